@@ -1,0 +1,1 @@
+"""Chat platform adapters: one sub-package per platform, plus the console adapter."""

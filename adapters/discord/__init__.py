@@ -1,0 +1,4 @@
+"""The Discord adapter, on discord.py 2.x (application commands, threads, raw events).
+
+Imports inside this package are absolute, so ``adapters.discord`` never shadows ``discord``.
+"""

@@ -1,0 +1,1 @@
+"""The composition root: configuration, the ``popup`` command line, wiring, logging and shutdown."""

@@ -1,0 +1,99 @@
+"""Wiring: the store, the adapters enabled in the config and the engine, started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import TextIO
+
+from adapters.base import Adapter
+from adapters.console import ConsoleAdapter
+from bot.config import Config
+from sessions.engine import Engine
+from storage.sqlite import SqliteStore
+
+_log = logging.getLogger(__name__)
+
+
+def build_adapters(config: Config, *, console_out: TextIO | None = None, console_stdin: bool = True) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    if config.console:
+        adapters.append(ConsoleAdapter(out=console_out, read_stdin=console_stdin))
+    # The SDKs are imported only when their platform is enabled: it keeps start-up quick.
+    if config.slack.enabled:
+        from adapters.slack.adapter import SlackAdapter
+
+        adapters.append(SlackAdapter(config.slack))
+    if config.discord.enabled:
+        from adapters.discord.adapter import DiscordAdapter
+
+        adapters.append(DiscordAdapter(config.discord, plan_names=[p.name for p in config.plans]))
+    return adapters
+
+
+class App:
+    """One running Popup: start() returns when every adapter is ready; stop() is graceful."""
+
+    def __init__(self, config: Config, *, console_out: TextIO | None = None, console_stdin: bool = True) -> None:
+        self.config = config
+        self._console_out = console_out
+        self._console_stdin = console_stdin
+        self.store: SqliteStore | None = None
+        self.engine: Engine | None = None
+        self.adapters: list[Adapter] = []
+        self._started: list[Adapter] = []
+
+    async def start(self) -> None:
+        config = self.config
+        self.store = await SqliteStore.open(config.storage_path)
+        self.adapters = build_adapters(config, console_out=self._console_out, console_stdin=self._console_stdin)
+        self.engine = Engine(
+            store=self.store,
+            ports={adapter.platform: adapter for adapter in self.adapters},
+            plans=config.plans,
+            settings=config.engine,
+        )
+        try:
+            for adapter in self.adapters:
+                await adapter.start(self.engine)
+                self._started.append(adapter)
+            await self.engine.start()
+        except BaseException:
+            await self.stop()
+            raise
+        platforms = ", ".join(a.platform for a in self.adapters)
+        _log.info("popup is ready (%s); database %s", platforms, config.storage_path)
+
+    async def stop(self) -> None:
+        # Adapters first, so no new event arrives; then the engine's jobs; the store last, once
+        # its writer has committed everything already acknowledged.
+        for adapter in reversed(self._started):
+            try:
+                await adapter.stop()
+            except Exception:
+                _log.exception("stopping %s failed", adapter.platform)
+        self._started.clear()
+        if self.engine is not None:
+            await self.engine.stop()
+            self.engine = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+
+async def run_until_signalled(config: Config) -> None:
+    app = App(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    if config.console:
+        print("Type /popup help for the commands; other lines reply in the newest prompt's thread.", file=sys.stderr)
+    try:
+        await stop.wait()
+        _log.info("shutting down")
+    finally:
+        await app.stop()

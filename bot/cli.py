@@ -1,0 +1,169 @@
+"""The ``popup`` command line (DESIGN 4.1). Exit codes: 0 ok, 1 failure, 2 bad usage or config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, get_args
+
+from sessions.errors import ConfigError, StorageError
+
+_log = logging.getLogger(__name__)
+
+ExportFormat = Literal["md", "html", "json", "csv"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"popup: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="popup", description="Run popup learning sessions in Slack, Discord or the console.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="run a whole compressed session on the console")
+    demo.add_argument("--out", type=Path, default=Path("popup-demo"), help="where the artifacts go (./popup-demo)")
+
+    run = commands.add_parser("run", help="run every adapter enabled in the config until SIGINT/SIGTERM")
+    run.add_argument("--config", type=Path, required=True)
+
+    listing = commands.add_parser("sessions", help="list the sessions, one line each")
+    _database_options(listing)
+
+    export = commands.add_parser("export", help="write a session's article or data")
+    export.add_argument("session_id", type=int, metavar="SESSION_ID")
+    _database_options(export)
+    export.add_argument("--format", choices=EXPORT_FORMATS, required=True)
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+
+    backup = commands.add_parser("backup", help="a consistent copy of the database, also while the bot runs")
+    backup.add_argument("--config", type=Path, required=True)
+    backup.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", type=Path, help="the configuration file (its [storage] path)")
+    where.add_argument("--db", type=Path, help="a database file directly, e.g. popup-demo/popup-demo.db")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bot.logs import setup_logging
+
+    try:
+        if args.command == "demo":
+            setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo(args.out))
+        if args.command == "run":
+            from bot.app import run_until_signalled
+            from bot.config import load_config
+
+            config = load_config(args.config)
+            setup_logging(args.log_level, config.secrets)
+            asyncio.run(run_until_signalled(config))
+            return 0
+        setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
+        if args.command == "sessions":
+            return asyncio.run(_sessions(_database(args)))
+        if args.command == "export":
+            return asyncio.run(_export(_database(args), args.session_id, args.format, args.out))
+        if args.command == "backup":
+            return asyncio.run(_backup(_database(args), args.out))
+    except (ConfigError, StorageError) as exc:
+        print(f"popup: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _database(args: argparse.Namespace) -> Path:
+    if getattr(args, "db", None) is not None:
+        path: Path = args.db
+        if not path.is_file():
+            raise ConfigError(f"--db {str(path)!r}: no such database file")
+        return path
+    return _storage_path(args.config)
+
+
+def _storage_path(config_path: Path) -> Path:
+    # Listing or exporting needs no platform secrets: read the config without demanding them.
+    from bot.config import load_config
+
+    return load_config(config_path, env=_NoSecrets()).storage_path
+
+
+class _NoSecrets(dict[str, str]):
+    """An environment in which every secret is "set", so enabled platforms do not stop an export."""
+
+    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
+        return {"SLACK_BOT_TOKEN": "xoxb-unused", "SLACK_APP_TOKEN": "xapp-unused"}.get(key, "unused")
+
+
+async def _sessions(db_path: Path) -> int:
+    from sessions.compose import local_time
+    from storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(db_path)
+    try:
+        for session in await store.list_sessions():
+            stats = await store.session_stats(session.id)
+            channels = ",".join(f"{c.platform}:{c.channel_id}" for c in session.channels)
+            started = session.started_at.strftime("%Y-%m-%d ") + local_time(session.started_at, "UTC")
+            print(
+                f"{session.id}\t{session.plan_name}\t{session.state.value}\t{channels}\t"
+                f"started {started} UTC\t{stats.replies} replies, {stats.participants} people\t{session.title}"
+            )
+    finally:
+        await store.close()
+    return 0
+
+
+async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None) -> int:
+    from sessions.recap.exports import export
+
+    from storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(db_path)
+    try:
+        session = await store.get_session(session_id)
+        if session is None:
+            raise ConfigError(f"session {session_id}: no such session in {db_path} (see: popup sessions)")
+        if out is None:
+            await export(store, session, fmt, sys.stdout)
+        else:
+            with out.open("w", encoding="utf-8", newline="") as sink:
+                await export(store, session, fmt, sink)
+    finally:
+        await store.close()
+    return 0
+
+
+async def _backup(db_path: Path, out: Path) -> int:
+    from storage.sqlite import SqliteStore
+
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.backup(out)
+    finally:
+        await store.close()
+    print(f"backed up {db_path} to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

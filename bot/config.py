@@ -1,0 +1,270 @@
+"""The TOML configuration (DESIGN 4.2) read into typed, frozen settings.
+
+Every problem is a :class:`~sessions.errors.ConfigError` whose one line names the file, the key
+and the offending value. Secrets come only from the environment and never appear in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapters.discord.settings import DiscordSettings
+from adapters.slack.settings import SlackSettings
+from sessions.engine import EngineSettings
+from sessions.errors import ConfigError, PlanError
+from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    source: Path
+    storage_path: Path
+    engine: EngineSettings
+    plans: tuple[Plan, ...]
+    console: bool
+    slack: SlackSettings
+    discord: DiscordSettings
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in force, for the log redactor."""
+        values = (
+            self.slack.bot_token,
+            self.slack.signing_secret,
+            self.slack.app_token,
+            self.discord.token,
+        )
+        return tuple(v for v in values if v)
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that say where."""
+
+    def __init__(self, source: Path, table: Mapping[str, Any], where: str) -> None:
+        self.source = source
+        self.table = table
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.key(key)}: {problem}")
+
+    def key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        if key not in self.table:
+            if required:
+                raise self.fail(key, "is missing")
+            return default
+        value = self.table[key]
+        # bool is an int in Python; never accept true where a number is meant.
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            raise self.fail(key, f"expected {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def sub(self, key: str) -> _Reader:
+        value = self.get(key, dict, {})
+        return _Reader(self.source, value, self.key(key))
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", bool: "true or false", int: "a whole number", list: "a list", dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    source = Path(path)
+    env = os.environ if env is None else env
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the configuration file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    root = _Reader(source, data, "")
+
+    storage = root.sub("storage")
+    storage_path = Path(storage.get("path", str, "popup.db"))
+    if not storage_path.is_absolute():
+        storage_path = source.resolve().parent / storage_path  # relative to the config file
+    if not storage_path.parent.is_dir():
+        raise storage.fail("path", f"{str(storage_path)!r}: folder {str(storage_path.parent)!r} does not exist")
+
+    plans = _plans(root)
+    engine = _engine(root.sub("session"), plans)
+    return Config(
+        source=source,
+        storage_path=storage_path,
+        engine=engine,
+        plans=plans,
+        console=bool(root.sub("console").get("enabled", bool, False)),
+        slack=_slack(root.sub("slack"), env),
+        discord=_discord(root.sub("discord"), env),
+    )
+
+
+def _engine(session: _Reader, plans: tuple[Plan, ...]) -> EngineSettings:
+    timezone = session.get("timezone", str, "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise session.fail("timezone", f'{timezone!r} is not an IANA time zone such as "Europe/Amsterdam"') from None
+    names = [p.name for p in plans]
+    default_plan = session.get("default_plan", str, names[0] if names else "")
+    if default_plan not in names:
+        known = ", ".join(repr(n) for n in names) or "none"
+        raise session.fail("default_plan", f"{default_plan!r} is not a configured plan (plans: {known})")
+    organisers = session.get("organisers", list, [])
+    for index, who in enumerate(organisers):
+        if not isinstance(who, str | int) or isinstance(who, bool):
+            raise session.fail(f"organisers[{index}]", f"expected a user id or role name, got {who!r}")
+    grace_text = session.get("late_grace", str, "15m")
+    try:
+        grace = parse_time(grace_text if grace_text.startswith("+") else f"+{grace_text}")
+    except ValueError as exc:
+        raise session.fail("late_grace", str(exc)) from None
+    assert isinstance(grace, Offset)
+    return EngineSettings(
+        default_plan=default_plan,
+        timezone=timezone,
+        organisers=tuple(str(o) for o in organisers),
+        late_grace=timedelta(seconds=grace.seconds),
+    )
+
+
+def _plans(root: _Reader) -> tuple[Plan, ...]:
+    tables = root.get("plans", list, [])
+    if not tables:
+        raise root.fail("plans", "no [[plans]] configured; add at least one (see config.example.toml)")
+    plans: list[Plan] = []
+    for index, table in enumerate(tables):
+        where = f"plans[{index}]"
+        if not isinstance(table, dict):
+            raise root.fail(where, "expected a [[plans]] table")
+        plan = _Reader(root.source, table, where)
+        name = plan.get("name", str, required=True).strip()
+        if not name or any(ch.isspace() for ch in name):
+            raise plan.fail("name", f"{name!r} must be one word (it is typed after /popup start)")
+        if name in {p.name for p in plans}:
+            raise plan.fail("name", f"{name!r} is used by two plans")
+        prompts = []
+        prompt_tables = plan.get("prompts", list, [])
+        for p_index, p_table in enumerate(prompt_tables):
+            if not isinstance(p_table, dict):
+                raise plan.fail(f"prompts[{p_index}]", "expected a [[plans.prompts]] table")
+            prompt = _Reader(root.source, p_table, f"{where}.prompts[{p_index}]")
+            prompts.append(PromptSpec(at=_time(prompt, "at"), text=prompt.get("text", str, required=True)))
+        built = Plan(
+            name=name,
+            title=plan.get("title", str, name),
+            intro=plan.get("intro", str, ""),
+            recap_at=_time(plan, "recap_at"),
+            prompts=tuple(prompts),
+            anonymous=plan.get("anonymous", bool, False),
+        )
+        try:
+            validate_plan(built)
+        except PlanError as exc:
+            raise ConfigError(f"{root.source}: {exc}") from None
+        plans.append(built)
+    return tuple(plans)
+
+
+def _time(table: _Reader, key: str) -> Any:
+    value = table.get(key, str, required=True)
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise table.fail(key, str(exc)) from None
+
+
+def _secret(env: Mapping[str, str], name: str, section: _Reader, *, prefix: str = "") -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(
+            f"{section.source}: [{section.where}] is enabled but the environment variable {name} is not set"
+        )
+    if prefix and not value.startswith(prefix):
+        # Say what it should look like, never what it is.
+        raise ConfigError(
+            f"{section.source}: [{section.where}]: {name} does not look right (it should start with {prefix!r})"
+        )
+    return value
+
+
+def _slack(slack: _Reader, env: Mapping[str, str]) -> SlackSettings:
+    enabled = slack.get("enabled", bool, False)
+    mode = slack.get("mode", str, "socket")
+    if mode not in ("socket", "http"):
+        raise slack.fail("mode", f'{mode!r} must be "socket" or "http"')
+    port = slack.get("port", int, 3000)
+    if not 0 <= port <= 65535:
+        raise slack.fail("port", f"{port} is not a TCP port")
+    path = slack.get("path", str, "/slack/events")
+    if not path.startswith("/"):
+        raise slack.fail("path", f'{path!r} must start with "/"')
+    base = slack.get("api_base_url", str, "")
+    if base and not base.startswith(("http://", "https://")):
+        raise slack.fail("api_base_url", f"{base!r} must be an http(s) URL")
+    if base and not base.endswith("/"):
+        base += "/"  # the Slack client joins method names onto it
+    settings = SlackSettings(
+        enabled=enabled,
+        mode=mode,
+        host=slack.get("host", str, "127.0.0.1"),
+        port=port,
+        path=path,
+        api_base_url=base,
+    )
+    if not enabled:
+        return settings
+    return SlackSettings(
+        enabled=True,
+        mode=settings.mode,
+        host=settings.host,
+        port=settings.port,
+        path=settings.path,
+        api_base_url=settings.api_base_url,
+        bot_token=_secret(env, "SLACK_BOT_TOKEN", slack, prefix="xoxb-"),
+        signing_secret=_secret(env, "SLACK_SIGNING_SECRET", slack)
+        if mode == "http"
+        else env.get("SLACK_SIGNING_SECRET", ""),
+        app_token=_secret(env, "SLACK_APP_TOKEN", slack, prefix="xapp-") if mode == "socket" else "",
+    )
+
+
+def _discord(discord: _Reader, env: Mapping[str, str]) -> DiscordSettings:
+    enabled = discord.get("enabled", bool, False)
+    guild_ids: list[int] = []
+    for index, value in enumerate(discord.get("guild_ids", list, [])):
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit():
+            raise discord.fail(f"guild_ids[{index}]", f"{value!r} is not a guild id (a number)")
+        guild_ids.append(int(text))
+    for key in ("api_base_url", "gateway_url"):
+        url = discord.get(key, str, "")
+        schemes = ("http://", "https://") if key == "api_base_url" else ("ws://", "wss://")
+        if url and not url.startswith(schemes):
+            raise discord.fail(key, f"{url!r} must start with {' or '.join(schemes)}")
+    return DiscordSettings(
+        enabled=enabled,
+        guild_ids=tuple(guild_ids),
+        api_base_url=discord.get("api_base_url", str, "").rstrip("/"),
+        gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
+        token=_secret(env, "DISCORD_TOKEN", discord) if enabled else "",
+    )

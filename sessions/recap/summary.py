@@ -1,0 +1,162 @@
+"""The recap at the day's end: the story of the session as a compact chat message, with the
+article (Markdown and HTML) and the participation chart attached.
+
+The message is neutral content (:mod:`sessions.model`): member text travels verbatim in
+``Quote.text`` and each adapter escapes it, so a quoted ``@everyone`` or ``<!channel>`` stays
+plain text on every platform. In anonymous sessions no ``Quote`` carries an author.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sessions.compose import local_day
+from sessions.model import Attachment, Message, Quote, Section
+from sessions.recap.article import render_html, render_markdown
+from sessions.recap.chart import render_chart
+from sessions.recap.story import PromptStory, Story, gather_story
+from sessions.records import SessionRecord
+from sessions.store import Store
+
+_log = logging.getLogger(__name__)
+
+_QUOTE_CHARS = 200
+_PROMPT_CHARS = 160
+_DAY_THEMES_IN_MESSAGE = 6
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recap:
+    message: Message
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Artifacts:
+    """The rendered artifacts of one story."""
+
+    markdown: str
+    html: str
+    chart_png: bytes
+
+
+def shorten(text: str, limit: int) -> str:
+    """One line of at most ``limit`` characters, cut at a word where possible."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def attachment_names(session: SessionRecord) -> tuple[str, str, str]:
+    stem = f"popup-{session.id}"
+    return f"{stem}-article.md", f"{stem}-article.html", f"{stem}-chart.png"
+
+
+def render_artifacts(story: Story, *, chart_ref: str | None) -> Artifacts:
+    """Chart, Markdown and HTML of a story (CPU work: callers run it in a thread)."""
+    chart = render_chart(story)
+    return Artifacts(
+        markdown=render_markdown(story, chart_ref=chart_ref),
+        html=render_html(story, chart_png=chart),
+        chart_png=chart,
+    )
+
+
+def recap_message(story: Story) -> Message:
+    session = story.session
+    sections: list[Section] = []
+    reached = [p for p in story.prompts if p.reached]
+    # Keep the message short enough to read in chat: fewer quotes when there are many prompts.
+    quotes_each = 3 if len(reached) <= 3 else 2 if len(reached) <= 6 else 1
+    for p in reached:
+        sections.append(_prompt_section(story, p, quotes_each))
+    if story.themes:
+        phrases = [t.phrase for t in story.themes[:_DAY_THEMES_IN_MESSAGE]]
+        sections.append(Section(heading="Themes of the day", lines=(" · ".join(phrases),)))
+    missed = [p for p in story.prompts if p.missed]
+    if missed:
+        sections.append(
+            Section(
+                heading="Missed prompts",
+                lines=tuple(
+                    f"{p.prompt.position}. {shorten(p.prompt.text, _PROMPT_CHARS)} (the bot was away when it fell due)"
+                    for p in missed
+                ),
+            )
+        )
+    skipped = [p for p in story.prompts if p.skipped and not p.reached]
+    if skipped:
+        sections.append(
+            Section(
+                heading="Not reached",
+                lines=tuple(
+                    f"{p.prompt.position}. {shorten(p.prompt.text, _PROMPT_CHARS)} (the session ended first)"
+                    for p in skipped
+                ),
+            )
+        )
+    thanks = "Thank you all for learning together."
+    if story.participants == 1:
+        thanks = "Thank you for taking part."
+    sections.append(
+        Section(
+            heading="Thank you",
+            lines=(f"{thanks} The full article of the day and a participation chart are attached.",),
+        )
+    )
+    day = local_day(session.started_at, session.timezone)
+    people = _plural(story.participants, "person", "people")
+    replies = _plural(story.replies, "reply", "replies")
+    body = f"{day}: {people} took part, with {replies}"
+    body += f" and {_plural(story.reactions, 'reaction', 'reactions')}." if story.reactions else "."
+    if session.anonymous:
+        body += " This session was anonymous, so no names appear."
+    return Message(title=f"Recap: {session.title}", body=body, sections=tuple(sections))
+
+
+def _prompt_section(story: Story, p: PromptStory, quotes_each: int) -> Section:
+    line = f"{_plural(p.replies, 'reply', 'replies')} from {_plural(p.participants, 'person', 'people')}"
+    if p.themes:
+        line += " · themes: " + ", ".join(t.phrase for t in p.themes[:3])
+    quotes = tuple(
+        Quote(
+            text=shorten(reply.text, _QUOTE_CHARS),
+            author=None if story.anonymous else reply.author_name,
+            note=_plural(reply.reactions, "reaction", "reactions") if reply.reactions else "",
+        )
+        for reply in p.highlights[:quotes_each]
+    )
+    return Section(
+        heading=f"{p.prompt.position}. {shorten(p.prompt.text, _PROMPT_CHARS)}",
+        lines=(line,),
+        quotes=quotes,
+    )
+
+
+async def build_recap(store: Store, session: SessionRecord) -> Recap:
+    story = await gather_story(store, session)
+    md_name, html_name, chart_name = attachment_names(session)
+    artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref=chart_name)
+    _log.info(
+        "recap of session %d: %d replies, %d people, %d themes", session.id, story.replies, story.participants,
+        len(story.themes),
+    )
+    return Recap(
+        message=recap_message(story),
+        attachments=(
+            Attachment(filename=md_name, content_type="text/markdown; charset=utf-8", data=artifacts.markdown.encode()),
+            Attachment(filename=html_name, content_type="text/html; charset=utf-8", data=artifacts.html.encode()),
+            Attachment(filename=chart_name, content_type="image/png", data=artifacts.chart_png),
+        ),
+    )

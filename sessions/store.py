@@ -1,0 +1,171 @@
+"""What the engine needs from persistence. :mod:`storage.sqlite` implements it on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sessions.model import ChannelRef, MessageRef, Posted
+from sessions.records import (
+    NewReply,
+    NewSession,
+    PostRecord,
+    PromptRecord,
+    PromptState,
+    ReplyRecord,
+    SessionRecord,
+    SessionState,
+    SessionStats,
+    ThreadTarget,
+)
+
+
+class Store(Protocol):
+    # -- sessions and prompts ----------------------------------------------------------------
+    async def create_session(self, new: NewSession) -> SessionRecord | None:
+        """Create the session unless ``new.channel`` already has an active one (then ``None``).
+
+        The check and the insert are one transaction, so two racing starts cannot both win.
+        """
+        ...
+
+    async def get_session(self, session_id: int) -> SessionRecord | None: ...
+
+    async def active_session(self, channel: ChannelRef) -> SessionRecord | None:
+        """The scheduled, running or closing session in ``channel``, if any."""
+        ...
+
+    async def latest_session(self, channel: ChannelRef) -> SessionRecord | None:
+        """The newest session in ``channel`` whatever its state."""
+        ...
+
+    async def list_sessions(self, states: Sequence[SessionState] = ()) -> list[SessionRecord]:
+        """All sessions (or those in ``states``), oldest first."""
+        ...
+
+    async def set_session_state(
+        self,
+        session_id: int,
+        expected: Sequence[SessionState],
+        new: SessionState,
+        *,
+        at: datetime | None = None,
+    ) -> bool:
+        """Compare-and-set: move to ``new`` only from one of ``expected``; False if it was not."""
+        ...
+
+    async def prompts(self, session_id: int) -> list[PromptRecord]: ...
+
+    async def set_prompt_state(
+        self,
+        prompt_id: int,
+        expected: Sequence[PromptState],
+        new: PromptState,
+        *,
+        at: datetime | None = None,
+    ) -> bool:
+        """Compare-and-set on a prompt; ``at`` is recorded as its posted time when ``new`` is posted."""
+        ...
+
+    # -- the outbound ledger -----------------------------------------------------------------
+    async def claim_post(
+        self, session_id: int, key: str, channel: ChannelRef, *, prompt_id: int | None = None
+    ) -> PostRecord:
+        """Record the intent to post ``key`` in ``channel`` (or return the existing record)."""
+        ...
+
+    async def note_attempt(self, post_id: int) -> None:
+        """Count an attempt *before* making it, so a crash mid-post is known at restart."""
+        ...
+
+    async def record_posted(self, post_id: int, posted: Posted, *, at: datetime) -> None: ...
+
+    async def posts(self, session_id: int) -> list[PostRecord]: ...
+
+    async def thread_target(self, platform: str, thread_id: str) -> ThreadTarget | None:
+        """The prompt whose thread is ``(platform, thread_id)``."""
+        ...
+
+    # -- replies: every write is idempotent and order-independent, and durable on return -------
+    async def add_reply(self, reply: NewReply) -> None:
+        """Store a reply; a redelivery of the same message is a no-op."""
+        ...
+
+    async def edit_reply(
+        self,
+        message: MessageRef,
+        text: str,
+        *,
+        at: datetime,
+        keep_if_unknown: bool = False,
+        delivery_id: str | None = None,
+    ) -> None:
+        """Record an edit; the newest by ``at`` wins, whatever the arrival order. An edit of a
+        message not stored yet is kept only with ``keep_if_unknown`` (it is in a prompt's thread)."""
+        ...
+
+    async def delete_reply(self, message: MessageRef, *, at: datetime, delivery_id: str | None = None) -> None:
+        """Mark a reply deleted; a deletion that arrives before its message still wins."""
+        ...
+
+    async def set_reaction(
+        self,
+        message: MessageRef,
+        user_id: str,
+        emoji: str,
+        *,
+        added: bool,
+        at: datetime,
+        delivery_id: str | None = None,
+    ) -> None:
+        """Reactions on stored replies only; the newest change per (member, emoji) wins."""
+        ...
+
+    async def forget_author(self, session_id: int, platform: str, author_id: str) -> int:
+        """Remove every reply (with its history and reactions) by the author; returns the count."""
+        ...
+
+    async def session_stats(self, session_id: int) -> SessionStats: ...
+
+    async def top_replies(self, session_id: int, prompt_id: int, limit: int) -> list[ReplyRecord]:
+        """The most-reacted standing replies under a prompt, longest first among equals."""
+        ...
+
+    def iter_replies(self, session_id: int, *, prompt_id: int | None = None) -> AsyncIterator[ReplyRecord]:
+        """Stream standing replies in (prompt position, created time) order, in batches."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # -- recap queries -------------------------------------------------------------------------
+    # Read-only aggregates and ranked streams for sessions/recap: the recap of a session of a
+    # million replies must not pull every row through Python, so the counting stays in SQL.
+
+    async def recap_prompt_figures(self, session_id: int) -> list[tuple[int, int, int, int, datetime, datetime]]:
+        """Per prompt with standing replies: ``(prompt id, replies, participants, reactions,
+        first reply's time, last reply's time)``."""
+        ...
+
+    async def recap_replies_per_participant(self, session_id: int) -> list[tuple[int, int]]:
+        """``(n, people who wrote exactly n standing replies)``, by ``n`` ascending."""
+        ...
+
+    async def recap_time_bins(
+        self, session_id: int, origin: datetime, width_seconds: float
+    ) -> list[tuple[int, int, int]]:
+        """``(prompt id, bin, replies)``: standing replies counted in bins of ``width_seconds``
+        from ``origin`` (bin 0 starts there; earlier replies fall in negative bins)."""
+        ...
+
+    def recap_ranked_rows(
+        self, session_id: int, prompt_id: int
+    ) -> AsyncGenerator[list[tuple[int, int, int, float, int, str, str]], None]:
+        """A prompt's standing replies in batches, most reactions first and then largest text
+        first: ``(id, reactions, text size in UTF-8 bytes, created_at as UTC epoch seconds,
+        edited 0/1, author_name, text)``.
+
+        Consumers stop early once no later row can rank higher; close the generator then
+        (``contextlib.aclosing``) so the cursor is released.
+        """
+        ...

@@ -1,0 +1,1 @@
+"""Persistence on SQLite through aiosqlite: numbered migrations and the typed store."""
