@@ -67,17 +67,18 @@ class App:
         _log.info("popup is ready (%s); database %s", platforms, config.storage_path)
 
     async def stop(self) -> None:
-        # Adapters first, so no new event arrives; then the engine's jobs; the store last, once
-        # its writer has committed everything already acknowledged.
+        # The engine first: its work under way (a prompt or recap being posted) may finish
+        # through the adapters, which are still connected. Then the adapters, which finish the
+        # events they have taken in. The store last, once its writer has committed all of it.
+        if self.engine is not None:
+            await self.engine.stop()
+            self.engine = None
         for adapter in reversed(self._started):
             try:
                 await adapter.stop()
             except Exception:
                 _log.exception("stopping %s failed", adapter.platform)
         self._started.clear()
-        if self.engine is not None:
-            await self.engine.stop()
-            self.engine = None
         if self.store is not None:
             await self.store.close()
             self.store = None

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
-from sessions.errors import ConfigError, StorageError
+from sessions.errors import ConfigError, PopupError, StorageError
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StorageError) as exc:
         print(f"popup: error: {exc}", file=sys.stderr)
         return 2
+    except PopupError as exc:  # e.g. a platform that cannot be reached at start
+        print(f"popup: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     raise AssertionError(f"unhandled command {args.command}")
@@ -133,7 +136,6 @@ async def _sessions(db_path: Path) -> int:
 
 async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None) -> int:
     from sessions.recap.exports import export
-
     from storage.sqlite import SqliteStore
 
     store = await SqliteStore.open(db_path)

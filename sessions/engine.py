@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sessions import compose
@@ -35,7 +35,6 @@ from sessions.model import (
 )
 from sessions.plans import ClockTime, Plan, build_timetable
 from sessions.ports import Backfills, ChatPort
-from sessions.recap import Recap, build_recap
 from sessions.records import (
     ACTIVE_STATES,
     NewPrompt,
@@ -49,14 +48,25 @@ from sessions.records import (
 )
 from sessions.store import Store
 
+if TYPE_CHECKING:
+    # The recap pulls in matplotlib, yake and jinja2 (~0.45 s): loaded on the first recap, not at start-up.
+    from sessions.recap import Recap
+
 _log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-RecapBuilder = Callable[[Store, SessionRecord], Awaitable[Recap]]
+RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def build_recap(store: Store, session: SessionRecord) -> Recap:
+    """:func:`sessions.recap.build_recap`, imported on first use to keep ``popup run`` start-up quick."""
+    from sessions.recap import build_recap as build
+
+    return await build(store, session)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,12 +118,18 @@ class Engine:
         for session in await self._store.list_sessions(ACTIVE_STATES):
             self._spawn(self._resume(session), f"resume-{session.id}")
 
-    async def stop(self) -> None:
-        await self._wakeups.shutdown()
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
+
+        Cancelling loses nothing: every step resumes from the database at the next start.
+        """
+        await self._wakeups.shutdown(grace)
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def wait_closed(self, session_id: int) -> SessionRecord:
         """Wait until the session is closed or cancelled (for tests, the demo and benchmarks)."""
@@ -229,6 +245,13 @@ class Engine:
                 if not moved:
                     return
             await self._drop_pending(session_id)
+            if await self._posted_everywhere(session, "recap"):
+                # A restart between posting the recap and recording the close: nothing to rebuild.
+                await self._store.set_session_state(
+                    session_id, [SessionState.CLOSING], SessionState.CLOSED, at=self._clock()
+                )
+                self._ended[session_id].set()
+                return
             recap = await self._build_recap(self._store, session)
             message = recap.message
             if recap.attachments:
@@ -246,6 +269,10 @@ class Engine:
                 _log.info("session %d closed", session_id)
                 return
         self._retry_later(f"recap:{session_id}", attempt, self._close, session_id, attempt + 1)
+
+    async def _posted_everywhere(self, session: SessionRecord, key: str) -> bool:
+        posted = {p.channel for p in await self._store.posts(session.id) if p.key == key and p.posted}
+        return all(channel in posted for channel in session.channels)
 
     async def _drop_pending(self, session_id: int) -> None:
         """Prompts not yet due when a session ends early will not be posted."""
@@ -281,6 +308,7 @@ class Engine:
             try:
                 # An earlier attempt may have reached the platform before we heard back.
                 posted = await port.find_post(channel, marker) if record.attempts else None
+                found_again = posted is not None
                 if posted is None:
                     await self._store.note_attempt(record.id)
                     send = port.open_thread if thread else port.post
@@ -297,6 +325,9 @@ class Engine:
                 self._threads[(channel.platform, posted.thread.thread_id)] = ThreadTarget(
                     session_id=session.id, prompt_id=prompt_id, session_state=SessionState.RUNNING
                 )
+                if found_again and isinstance(port, Backfills):
+                    # Members may have answered while we did not know this thread was ours.
+                    self._spawn(port.backfill([posted.thread]), f"backfill-{session.id}-{key}")
         return delivered
 
     async def _thread_settled(self, platform: str) -> None:

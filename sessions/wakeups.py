@@ -33,14 +33,20 @@ class Wakeups:
         if not self._scheduler.running:
             self._scheduler.start()
 
-    async def shutdown(self) -> None:
-        """Stop waking, and cancel (and wait for) the wake-ups that are running."""
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop waking; let running wake-ups finish within ``grace`` seconds, then cancel them.
+
+        Cancelling is always safe (every step is a compare-and-set over durable rows and resumes
+        at the next start), but a post or a close that is nearly done is better finished.
+        """
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         running = list(self._running)
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def at(self, job_id: str, when: datetime, wake: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Call ``wake(*args)`` at ``when`` (at once if it has passed); replaces a job of that id."""

@@ -64,7 +64,7 @@ class Popup:
             str(config),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=open(os.environ.get("POPUP_TEST_STDERR", os.devnull), "a"),  # noqa: SIM115
+            stderr=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         return cls(proc)
@@ -115,12 +115,50 @@ async def test_run_on_the_console_start_reply_stop(config: Path) -> None:
         await popup.type("Reading other people's code 📚")
         await popup.type("Asking 'why' twice")
         await popup.type("/popup stop")
-        await popup.wait_for("took part with 2 replies")
+        await popup.wait_for("Recap: A long day")
+        await popup.wait_for("closed; the recap is posted")
+        assert "2 replies" in popup.out
         assert "Reading other people's code 📚 — you" in popup.out
         assert "closed; the recap is posted" in popup.out
     finally:
         assert await popup.finish() == 0
     assert replies_in(config.parent / "popup.db") == ["Reading other people's code 📚", "Asking 'why' twice"]
+
+
+@pytest.mark.e2e
+async def test_backup_while_the_bot_runs(config: Path, tmp_path: Path) -> None:
+    popup = await Popup.run(config)
+    try:
+        await popup.type("/popup start")
+        await popup.wait_for("Prompt 1 of 2")
+        for i in range(50):
+            await popup.type(f"reply {i}")
+        copy = tmp_path / "copy.db"
+        backup = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "backup",
+            "--config",
+            str(config),
+            "--out",
+            str(copy),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await backup.communicate()
+        assert backup.returncode == 0, err
+        listing = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "sessions", "--db", str(copy), stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await listing.communicate()
+        assert out.decode().startswith("1\tlong\trunning\tconsole:console\t")
+    finally:
+        assert await popup.finish() == 0
+    with sqlite3.connect(copy) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    assert oct(copy.stat().st_mode & 0o777) == "0o600"
 
 
 @pytest.mark.e2e
@@ -147,7 +185,7 @@ async def test_sigkill_mid_session_and_restart_loses_and_repeats_nothing(config:
     both = first.out + second.out
     for once in ("Popup learning session: A short day", "Prompt 1 of 3", "Prompt 2 of 3", "Prompt 3 of 3", "Recap:"):
         assert both.count(once) == 1, (once, both)
-    assert "took part with 3 replies" in second.out
+    assert "3 replies" in second.out
     assert replies_in(db) == typed
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -33,7 +33,8 @@ async def test_a_whole_session_runs_in_seconds(tmp_path: Path) -> None:
         assert rig.port.sent() == ["opening", "prompt:1", "prompt:2", "recap"]
         recap = rig.port.posts[-1][1]
         text = recap.plain_text()
-        assert "2 people took part with 3 replies" in text
+        assert "2 people took part" in text
+        assert "3 replies" in text
         assert "Learning by teaching 👩🏽‍🏫 — Ada (1 reaction)" in text
         assert "Time — Ada" in text
     finally:

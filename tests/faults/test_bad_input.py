@@ -7,6 +7,7 @@ import io
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ words = st.one_of(
 )
 
 
-async def _rig(tmp_path: Path, **settings: object) -> Rig:
+async def _rig(tmp_path: Path, **settings: Any) -> Rig:
     return await make_rig(tmp_path / "popup.db", [offset_plan(recap="+1h", prompts=("+30m",))], **settings)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -77,6 +78,15 @@ def _prompt_threads(fake: FakeSlack) -> list[str]:
         if ":prompt:" in str(payload.get("key", "")) and payload.get("part", 0) == 0:
             threads.append(str(message["ts"]))
     return threads
+
+
+async def _closed(db_path: Path, within: float = 30.0) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            with sqlite3.connect(db_path) as db:
+                if db.execute("SELECT state FROM sessions").fetchall() == [("closed",)]:
+                    return
+            await asyncio.sleep(0.1)
 
 
 class Members:
@@ -153,7 +163,7 @@ async def test_kill_and_restart_through_a_slack_session(tmp_path: Path, seed: in
             await popup.kill()
             kills += 1
             await popup.start()
-            await asyncio.sleep(0.5)
+            await _closed(tmp_path / "popup.db")
             members.stop()
             await traffic
         assert await popup.stop() == 0
@@ -183,3 +193,24 @@ async def test_kill_and_restart_through_a_slack_session(tmp_path: Path, seed: in
     assert recaps == 1
     assert {("opening", 0), ("prompt:1", 0), ("prompt:2", 0), ("prompt:3", 0), ("prompt:4", 0)} <= set(keys)
     assert states == [("closed",)]
+    # Secrets: never in the logs of any of the runs, nor in any export.
+    assert BOT_TOKEN not in popup.stderr
+    assert SIGNING_SECRET not in popup.stderr
+    for fmt in ("md", "html", "json", "csv"):
+        export = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "export",
+            "1",
+            "--config",
+            str(config),
+            "--format",
+            fmt,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await export.communicate()
+        assert export.returncode == 0, out
+        assert BOT_TOKEN.encode() not in out
+        assert SIGNING_SECRET.encode() not in out

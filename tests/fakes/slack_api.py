@@ -1,0 +1,323 @@
+"""A fake Slack Web API (and Socket Mode endpoint) on 127.0.0.1, faithful enough for the real SDK.
+
+It answers the calls the Slack adapter and bolt make, over real HTTP and websockets, and records
+every call so tests can assert on what was sent:
+
+* ``auth.test``, ``users.info``, ``chat.postMessage`` (with a configurable 429 + Retry-After, or a
+  dropped connection *after* the post was stored, on chosen calls), ``conversations.history``
+  (with message metadata when asked), the three calls of ``files_upload_v2``, and
+  ``apps.connections.open``;
+* ``/socket``: the Socket Mode websocket (``hello``, then envelopes the test sends; acks come
+  back as ``{"envelope_id": …}``);
+* ``/respond/{id}``: response URLs for slash commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_TOKEN = "xoxb-fake-bot-token"
+APP_TOKEN = "xapp-fake-app-token"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0001"
+
+_JSON_ARGS = ("blocks", "metadata", "files", "attachments")
+
+
+@dataclass(slots=True)
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str = ""
+
+
+@dataclass(slots=True)
+class Upload:
+    file_id: str
+    filename: str
+    data: bytes = b""
+    channel: str | None = None
+    thread_ts: str | None = None
+    completed: bool = False
+
+
+@dataclass(slots=True)
+class FakeSlack:
+    """Start with ``await fake.start()``; ``fake.base_url`` is what ``api_base_url`` should be."""
+
+    bot_token: str = BOT_TOKEN
+    app_token: str = APP_TOKEN
+    users: dict[str, str] = field(default_factory=dict)  # user id → display name
+    # chat.postMessage call numbers (1-based) answered with 429 and this Retry-After
+    rate_limit_posts: set[int] = field(default_factory=set)
+    retry_after: int = 1
+    # chat.postMessage call numbers whose connection is dropped after the message is stored
+    drop_posts: set[int] = field(default_factory=set)
+    socket_url: str | None = None  # what apps.connections.open hands out (default: our /socket)
+
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # bodies posted to response URLs
+    port: int = 0
+
+    _runner: web.AppRunner | None = None
+    _post_calls: int = 0
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _socket_ready: asyncio.Event | None = None
+    _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _changed: asyncio.Condition | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> FakeSlack:
+        self._socket_ready = asyncio.Event()
+        self._changed = asyncio.Condition()
+        app = web.Application()
+        app.router.add_get("/socket", self._socket)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{rid}", self._respond)
+        app.router.add_route("*", "/api/{method}", self._api)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, rid: str = "1") -> str:
+        return f"http://127.0.0.1:{self.port}/respond/{rid}"
+
+    # -- queries for tests --------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every message posted, in order (top-level and threaded)."""
+        out = [m for ch, ms in self.messages.items() if channel in (None, ch) for m in ms]
+        return sorted(out, key=lambda m: float(m["ts"]))
+
+    async def wait_for(self, predicate: Any, within: float = 10.0) -> None:
+        """Wait until ``predicate()`` is true (checked whenever the fake records something)."""
+        assert self._changed is not None
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), within)
+
+    # -- socket mode ------------------------------------------------------------------------------
+
+    async def wait_socket(self, within: float = 5.0) -> None:
+        assert self._socket_ready is not None
+        await asyncio.wait_for(self._socket_ready.wait(), within)
+
+    async def send_envelope(
+        self, kind: str, payload: Mapping[str, Any], *, within: float = 5.0, accepts_response_payload: bool = False
+    ) -> dict[str, Any]:
+        """Send one Socket Mode envelope and return the client's ack."""
+        await self.wait_socket()
+        envelope_id = f"env-{next(self._envelopes)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = future
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": dict(payload),
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        await self._sockets[-1].send_str(json.dumps(envelope))
+        return await asyncio.wait_for(future, within)
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {}}))
+        assert self._socket_ready is not None
+        self._socket_ready.set()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                future = self._acks.pop(str(data.get("envelope_id")), None)
+                if future is not None and not future.done():
+                    future.set_result(data)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    # -- HTTP handlers ------------------------------------------------------------------------------
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.responses.append(body)
+        await self._notify()
+        return web.Response(text="ok")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="no such upload")
+        upload.data = await request.read()
+        return web.Response(text=f"OK - {len(upload.data)}")
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        args = await _read_args(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        token = token or str(args.get("token", ""))
+        self.calls.append(Call(method=method, args=args, token=token))
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
+            return _ok_false("invalid_auth")
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return _ok_false("unknown_method")
+        response: web.StreamResponse = await handler(request, args)
+        await self._notify()
+        return response
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- methods ------------------------------------------------------------------------------------
+
+    async def _m_auth_test(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        return web.json_response(
+            {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "popup",
+             "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+        )
+
+    async def _m_users_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        user_id = str(args.get("user", ""))
+        if not user_id:
+            return _ok_false("user_not_found")
+        name = self.users.get(user_id, f"name-{user_id}")
+        return web.json_response(
+            {"ok": True, "user": {"id": user_id, "name": user_id.lower(), "real_name": name,
+                                  "profile": {"display_name": name, "real_name": name}}}
+        )
+
+    async def _m_chat_postMessage(self, request: web.Request, args: dict[str, Any]) -> web.StreamResponse:
+        self._post_calls += 1
+        if self._post_calls in self.rate_limit_posts:
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(self.retry_after)}
+            )
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return _ok_false("channel_not_found")
+        if not args.get("text") and not args.get("blocks"):
+            return _ok_false("no_text")
+        ts = f"{1_700_000_000 + next(self._ts)}.000100"
+        message: dict[str, Any] = {
+            "type": "message", "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
+            "text": args.get("text", ""), "blocks": args.get("blocks") or [],
+        }
+        if args.get("metadata"):
+            message["metadata"] = args["metadata"]
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.messages.setdefault(channel, []).append(message)
+        if self._post_calls in self.drop_posts:
+            # Stored, but the client never hears back: the case a blind retry would double-post.
+            assert request.transport is not None
+            request.transport.close()
+        return web.json_response({"ok": True, "channel": channel, "ts": ts, "message": message})
+
+    async def _m_conversations_history(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        channel = str(args.get("channel", ""))
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = int(args.get("limit") or 100)
+        top = [m for m in self.messages.get(channel, []) if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
+        out = []
+        for message in sorted(top, key=lambda m: float(m["ts"]), reverse=True)[:limit]:
+            copy = dict(message)
+            if not with_metadata:
+                copy.pop("metadata", None)
+            out.append(copy)
+        return web.json_response({"ok": True, "messages": out, "has_more": False,
+                                  "response_metadata": {"next_cursor": ""}})
+
+    async def _m_conversations_replies(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        channel = str(args.get("channel", ""))
+        ts = str(args.get("ts", ""))
+        thread = [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
+        if not any(m["ts"] == ts for m in thread):
+            return _ok_false("thread_not_found")
+        thread.sort(key=lambda m: float(m["ts"]))
+        return web.json_response({"ok": True, "messages": thread, "has_more": False,
+                                  "response_metadata": {"next_cursor": ""}})
+
+    def add_member_message(self, channel: str, message: dict[str, Any]) -> None:
+        """Put a member's message in the channel's history (as if posted while the bot was away)."""
+        self.messages.setdefault(channel, []).append(dict(message))
+
+    async def _m_files_getUploadURLExternal(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        file_id = f"F{len(self.uploads) + 1:04d}"
+        self.uploads[file_id] = Upload(file_id=file_id, filename=str(args.get("filename", "")))
+        return web.json_response(
+            {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        )
+
+    async def _m_files_completeUploadExternal(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        files = args.get("files") or []
+        done = []
+        for item in files:
+            upload = self.uploads.get(str(item.get("id")))
+            if upload is None:
+                return _ok_false("file_not_found")
+            upload.completed = True
+            upload.channel = args.get("channel_id")
+            upload.thread_ts = args.get("thread_ts")
+            done.append({"id": upload.file_id, "name": upload.filename, "title": item.get("title")})
+        return web.json_response({"ok": True, "files": done})
+
+    async def _m_apps_connections_open(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        return web.json_response({"ok": True, "url": self.socket_url or f"ws://127.0.0.1:{self.port}/socket"})
+
+
+def _ok_false(error: str) -> web.Response:
+    return web.json_response({"ok": False, "error": error})
+
+
+async def _read_args(request: web.Request) -> dict[str, Any]:
+    """Arguments from the query string, a form (urlencoded or multipart) or a JSON body, merged."""
+    args: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                args.update(body)
+        else:
+            form = await request.post()
+            args.update({k: v for k, v in form.items() if isinstance(v, str)})
+    for key in _JSON_ARGS:
+        if isinstance(args.get(key), str) and args[key]:
+            args[key] = json.loads(args[key])
+    return args
