@@ -1,0 +1,434 @@
+"""The Discord adapter: the engine's :class:`~sessions.ports.ChatPort` on discord.py.
+
+Exactly-once posting leans on Discord's own nonce check: every message goes out with a nonce
+derived from the post's key (discord.py sends it with ``enforce_nonce``), so a resend within a few
+minutes returns the first message instead of posting again; discord.py waits out 429s and
+retries the same request. For longer gaps :meth:`DiscordAdapter.find_post` scans the channel's
+recent history for the footer marker that :mod:`adapters.discord.render` puts on every message
+(history does not return nonces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Literal
+
+import aiohttp
+import discord
+from discord.http import Route
+
+from adapters.discord.client import PopupClient
+from adapters.discord.commands import answer
+from adapters.discord.endpoints import Endpoints, apply_endpoints, pinned_gateway
+from adapters.discord.mapping import (
+    PLATFORM,
+    channel_ref,
+    member_from,
+    message_ref,
+    reply_from_message,
+    thread_ref,
+)
+from adapters.discord.render import THREAD_NAME_MAX, MessagePart, digest, parse_marker, render, thread_name, unescape
+from adapters.discord.settings import DiscordSettings
+from sessions.errors import CommandError, ConfigError, DeliveryError
+from sessions.model import (
+    ChannelRef,
+    CommandInvoked,
+    CommandReply,
+    Message,
+    MessageEvent,
+    Posted,
+    ReplyEdited,
+    ThreadRef,
+)
+from sessions.ports import EventHandler
+
+_log = logging.getLogger(__name__)
+
+INTENT_REFUSED = (
+    "Discord refused the message content intent: enable 'Message Content Intent' under Bot in the "
+    "Developer Portal (https://discord.com/developers/applications)"
+)
+TOKEN_REFUSED = (
+    "DISCORD_TOKEN was refused by Discord (401): copy the token again from Bot → Reset Token in the "
+    "Developer Portal (https://discord.com/developers/applications)"
+)
+THREAD_ALREADY_CREATED = 160004  # Discord's error code when a message already has a thread
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a popup day: the thread stays in the list for 24 h of quiet
+FIND_POST_SCAN = 100  # recent channel messages searched for an earlier post
+KNOWN_THREAD_AGE = timedelta(days=2)  # threads back-filled again after a new gateway session
+STOP_GRACE = 10.0  # seconds stop() waits for the engine to finish events already handed to it
+EMBED_COLOUR = discord.Colour(0x5865F2)
+_NETWORK_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError)
+
+
+class DiscordAdapter:
+    """One bot connection: commands in, replies in, posts out. See DESIGN 4.3 for the commands."""
+
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        *,
+        plan_names: Sequence[str] = (),
+        guild_ready_timeout: float = 2.0,
+        ready_timeout: float = 60.0,
+        backfill_limit: int = 1000,
+    ) -> None:
+        self._settings = settings
+        self._plan_names = tuple(plan_names)
+        self._guild_ready_timeout = guild_ready_timeout
+        self._ready_timeout = ready_timeout
+        self._backfill_limit = backfill_limit
+        self._handler: EventHandler | None = None
+        self._client: PopupClient | None = None
+        self._endpoints: Endpoints | None = None
+        self._connection: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._inflight: set[asyncio.Future[None]] = set()  # engine calls not yet returned
+        self._background: set[asyncio.Task[None]] = set()  # our own tasks, cancelled on stop
+        self._known_threads: dict[str, ThreadRef] = {}  # back-filled again after a fresh READY
+
+    @property
+    def platform(self) -> str:
+        return PLATFORM
+
+    @property
+    def client(self) -> PopupClient | None:
+        """The discord.py client while started (for diagnostics and tests)."""
+        return self._client
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self, handler: EventHandler) -> None:
+        """Log in, sync ``/popup``, connect; returns after READY (guilds loaded)."""
+        if self._client is not None:
+            raise RuntimeError("DiscordAdapter.start called twice")
+        self._handler = handler
+        self._ready.clear()
+        self._endpoints = apply_endpoints(self._settings)
+        client = PopupClient(
+            sink=self,
+            run_command=self._run_command,
+            plan_names=self._plan_names,
+            guild_ids=self._settings.guild_ids,
+            guild_ready_timeout=self._guild_ready_timeout,
+            resume_gateway=pinned_gateway(self._settings),
+        )
+        self._client = client
+        try:
+            await self._connect(client)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _connect(self, client: PopupClient) -> None:
+        try:
+            await client.login(self._settings.token)
+        except discord.LoginFailure as exc:
+            raise ConfigError(TOKEN_REFUSED) from exc
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(f"could not log in to Discord at {Route.BASE}: {exc!r}") from exc
+        self._connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        ready = asyncio.create_task(self._ready.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {self._connection, ready}, timeout=self._ready_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+        if self._connection in done:
+            ended = self._connection.exception()
+            if isinstance(ended, discord.PrivilegedIntentsRequired):
+                raise ConfigError(INTENT_REFUSED) from ended
+            raise DeliveryError(f"the Discord gateway connection ended before READY: {ended!r}") from ended
+        if not self._ready.is_set():
+            raise DeliveryError(f"Discord did not become ready within {self._ready_timeout:g} s")
+        self._connection.add_done_callback(self._connection_ended)
+
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._client is None or self._client.is_closed():
+            return
+        exc = task.exception()
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            _log.error("%s", INTENT_REFUSED)
+        else:
+            _log.error("the Discord gateway connection ended for good: %r", exc)
+
+    async def stop(self) -> None:
+        """Disconnect; handlers already running finish first (while REST still works). Idempotent."""
+        self._handler = None  # from here on new events are dropped; a later start back-fills them
+        for task in list(self._background):
+            task.cancel()
+        current = asyncio.current_task()
+        pending: list[asyncio.Future[Any]] = [*self._inflight, *(t for t in self._background if t is not current)]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
+            if late:
+                _log.warning("%d Discord event handler(s) still running at stop", len(late))
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                await connection
+            except asyncio.CancelledError:
+                if current is not None and current.cancelling():
+                    raise
+            except Exception as exc:  # its failure was already reported; we are closing anyway
+                _log.debug("gateway task ended with %r", exc)
+        if self._endpoints is not None:
+            self._endpoints.restore()
+            self._endpoints = None
+
+    # -- Sink (called by the client) ------------------------------------------------------------
+
+    async def deliver(self, event: MessageEvent) -> None:
+        handler = self._handler
+        if handler is None:
+            return
+        with self._tracked():
+            try:
+                await handler.on_event(event)
+            except Exception:
+                _log.exception("the engine failed on %s", type(event).__name__)
+
+    async def connected(self, *, first: bool) -> None:
+        if first:
+            self._ready.set()
+            return
+        # A READY after the first means a new gateway session (the old one could not resume):
+        # Discord does not replay what happened in between, so read it from the threads.
+        # Only threads young enough to belong to a running popup day; older ones are forgotten
+        # (a thread started from a message carries that message's creation time in its id).
+        horizon = discord.utils.utcnow() - KNOWN_THREAD_AGE
+        for thread_id in [t for t in self._known_threads if discord.utils.snowflake_time(int(t)) < horizon]:
+            del self._known_threads[thread_id]
+        threads = list(self._known_threads.values())
+        if threads:
+            _log.info("new gateway session: back-filling %d thread(s)", len(threads))
+            task = asyncio.create_task(self.backfill(threads), name="discord-backfill")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _tracked(self) -> _Tracked:
+        return _Tracked(self._inflight)
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def _run_command(self, interaction: discord.Interaction, name: str, args: tuple[str, ...]) -> None:
+        with self._tracked():
+            try:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            except discord.HTTPException as exc:
+                # Too late (over 3 s) or already answered: the asker saw "did not respond" and
+                # may try again, so doing the work now could start a session twice.
+                _log.warning("could not acknowledge /popup %s (%s); not running it", name, exc)
+                return
+            reply = await self._command_reply(interaction, name, args)
+            try:
+                await answer(interaction, reply.text, ephemeral=reply.ephemeral)
+            except discord.HTTPException as exc:
+                _log.warning("could not send the answer to /popup %s: %s", name, exc)
+
+    async def _command_reply(self, interaction: discord.Interaction, name: str, args: tuple[str, ...]) -> CommandReply:
+        handler = self._handler
+        if handler is None or interaction.channel_id is None:
+            return CommandReply(text="Popup is not ready yet; try again in a moment.")
+        command = CommandInvoked(
+            channel=channel_ref(interaction.channel_id),
+            member=member_from(interaction.user, permissions=interaction.permissions),
+            name=name,
+            args=args,
+            at=interaction.created_at,
+        )
+        try:
+            return await handler.on_command(command)
+        except CommandError as exc:
+            return CommandReply(text=str(exc))
+        except Exception:
+            _log.exception("/popup %s failed", name)
+            return CommandReply(text="Something went wrong; the details are in the bot's log.")
+
+    # -- ChatPort ----------------------------------------------------------------------------------
+
+    async def post(self, channel: ChannelRef, content: Message, *, key: str) -> Posted:
+        messages = await self._send(channel, content, digest(key, channel.channel_id))
+        return Posted(message=message_ref(messages[0].channel.id, messages[0].id))
+
+    async def open_thread(self, channel: ChannelRef, content: Message, *, key: str) -> Posted:
+        messages = await self._send(channel, content, digest(key, channel.channel_id, thread=True))
+        first = messages[0]
+        thread = await self._ensure_thread(first, thread_name(content))
+        return Posted(message=message_ref(first.channel.id, first.id), thread=thread)
+
+    async def find_post(self, channel: ChannelRef, key: str) -> Posted | None:
+        wanted = {digest(key, channel.channel_id): False, digest(key, channel.channel_id, thread=True): True}
+        try:
+            target = await self._messageable(channel)
+            own_id = self._require_client().user
+            found: dict[str, dict[int, discord.Message]] = {d: {} for d in wanted}
+            counts: dict[str, int] = {}
+            async for message in target.history(limit=FIND_POST_SCAN):
+                if own_id is None or message.author.id != own_id.id:
+                    continue
+                for embed in message.embeds:
+                    marker = parse_marker(embed.footer.text)
+                    if marker is not None and marker.digest in wanted:
+                        found[marker.digest][marker.index] = message
+                        counts[marker.digest] = marker.count
+            for post_digest, opens_thread in wanted.items():
+                parts = found[post_digest]
+                count = counts.get(post_digest)
+                if count is None or any(i not in parts for i in range(1, count + 1)):
+                    continue  # not posted, or only partly: posting again completes it (same nonces)
+                first = parts[1]
+                name = unescape(first.embeds[0].title or "") or "Replies"
+                thread = await self._ensure_thread(first, name[:THREAD_NAME_MAX]) if opens_thread else None
+                return Posted(message=message_ref(first.channel.id, first.id), thread=thread)
+        except (DeliveryError, *_NETWORK_ERRORS) as exc:
+            _log.warning("could not look for an earlier post %r in %s: %s", key, channel.channel_id, exc)
+        return None
+
+    # -- back-fill ---------------------------------------------------------------------------------
+
+    async def backfill(self, threads: Sequence[ThreadRef]) -> None:
+        """Forward every member message in ``threads`` (the engine ignores ones it already has).
+
+        Called by the engine after a fresh start for the open prompt threads on Discord; called by
+        the adapter itself after a later READY (a gateway session that could not be resumed).
+        """
+        for thread in threads:
+            if thread.channel.platform == PLATFORM and thread.thread_id.isdigit():
+                self._known_threads[thread.thread_id] = thread
+        for thread in threads:
+            if thread.channel.platform != PLATFORM:
+                continue
+            try:
+                forwarded = await self._backfill_thread(thread)
+            except (DeliveryError, *_NETWORK_ERRORS) as exc:
+                _log.warning("could not back-fill thread %s: %s", thread.thread_id, exc)
+            else:
+                _log.info("back-filled thread %s: %d message(s) forwarded", thread.thread_id, forwarded)
+
+    async def _backfill_thread(self, thread: ThreadRef) -> int:
+        client = self._require_client()
+        thread_id = _snowflake(thread.thread_id)
+        channel = client.get_channel(thread_id) or await client.fetch_channel(thread_id)
+        if not isinstance(channel, discord.Thread):
+            raise DeliveryError(f"channel {thread_id} is not a thread")
+        forwarded = 0
+        async for message in channel.history(limit=self._backfill_limit, oldest_first=True):
+            event = reply_from_message(message)
+            if event is None:
+                continue
+            await self.deliver(event)
+            forwarded += 1
+            if message.edited_at is not None:
+                edit = ReplyEdited(message=event.message, text=event.text, at=message.edited_at, thread=event.thread)
+                await self.deliver(edit)
+        return forwarded
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def _require_client(self) -> PopupClient:
+        if self._client is None:
+            raise DeliveryError("the Discord adapter is not started")
+        return self._client
+
+    async def _messageable(self, channel: ChannelRef) -> discord.abc.Messageable:
+        client = self._require_client()
+        channel_id = _snowflake(channel.channel_id)
+        found = client.get_channel(channel_id)
+        if found is None:
+            try:
+                found = await client.fetch_channel(channel_id)
+            except discord.HTTPException as exc:
+                raise DeliveryError(f"Discord channel {channel_id} cannot be read: {exc}") from exc
+        if not isinstance(found, discord.abc.Messageable):
+            raise DeliveryError(f"Discord channel {channel_id} cannot hold messages")
+        return found
+
+    async def _send(self, channel: ChannelRef, content: Message, post_digest: str) -> list[discord.Message]:
+        target = await self._messageable(channel)
+        sent: list[discord.Message] = []
+        for part in render(content, post_digest=post_digest):
+            try:
+                sent.append(await _send_part(target, part))
+            except discord.Forbidden as exc:
+                raise DeliveryError(
+                    f"Discord refused to post in channel {channel.channel_id} ({exc.text or exc.status}): "
+                    "the bot needs View Channels, Send Messages, Embed Links and Attach Files there"
+                ) from exc
+            except _NETWORK_ERRORS as exc:
+                raise DeliveryError(f"posting to Discord channel {channel.channel_id} failed: {exc!r}") from exc
+        return sent
+
+    async def _ensure_thread(self, message: discord.Message, name: str) -> ThreadRef:
+        """The public thread started from ``message``, created unless it exists (a thread started
+        from a message has the message's id)."""
+        parent_id = message.channel.id
+        if message.flags.has_thread:
+            return thread_ref(message.id, parent_id)
+        try:
+            thread = await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_CREATED:
+                return thread_ref(message.id, parent_id)
+            raise DeliveryError(
+                f"Discord refused to open a thread in channel {parent_id} ({exc.text or exc.status}): "
+                "the bot needs Create Public Threads there"
+            ) from exc
+        except (ValueError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"opening a thread in channel {parent_id} failed: {exc!r}") from exc
+        ref = thread_ref(thread.id, parent_id)
+        self._known_threads[ref.thread_id] = ref
+        return ref
+
+
+async def _send_part(target: discord.abc.Messageable, part: MessagePart) -> discord.Message:
+    embeds = []
+    for spec in part.embeds:
+        embed = discord.Embed(title=spec.title or None, description=spec.description or None, colour=EMBED_COLOUR)
+        if spec.footer:
+            embed.set_footer(text=spec.footer)
+        embeds.append(embed)
+    files = [discord.File(io.BytesIO(a.data), filename=a.filename) for a in part.attachments]
+    return await target.send(
+        embeds=embeds,
+        files=files,
+        nonce=part.nonce,  # discord.py adds enforce_nonce: a resend returns the first message
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
+
+
+def _snowflake(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise DeliveryError(f"{value!r} is not a Discord id") from None
+    if not 0 < number < 2**64:
+        raise DeliveryError(f"{value!r} is not a Discord id")
+    return number
+
+
+class _Tracked:
+    """Marks one engine call as in flight, so ``stop`` can wait for exactly that call (not for
+    the whole task it runs in, which may be the engine's own)."""
+
+    def __init__(self, calls: set[asyncio.Future[None]]) -> None:
+        self._calls = calls
+        self._done: asyncio.Future[None] | None = None
+
+    def __enter__(self) -> None:
+        self._done = asyncio.get_running_loop().create_future()
+        self._calls.add(self._done)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._done is not None:
+            self._done.set_result(None)
+            self._calls.discard(self._done)

@@ -1,0 +1,117 @@
+"""The ``/popup`` application command group (DESIGN 4.3) and how an invocation is answered.
+
+Discord gives an interaction 3 seconds for its first response, and the engine may need longer (it
+posts the opening message before answering ``start``), so every invocation is deferred first,
+ephemerally, and the engine's :class:`~sessions.model.CommandReply` follows as a follow-up.
+
+A deferred "thinking" response fixes the visibility of the *first* follow-up (it replaces the
+"thinking…" message), so a public answer is a second follow-up after a short private "Done.".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import discord
+from discord import app_commands
+
+from adapters.discord.mapping import start_args
+from adapters.discord.render import escape
+
+_log = logging.getLogger(__name__)
+
+CONTENT_MAX = 2000
+AUTOCOMPLETE_MAX = 25
+CHOICE_NAME_MAX = 100
+
+# name -> description, in the order Discord shows them
+SIMPLE_COMMANDS: dict[str, str] = {
+    "stop": "Close the session now and post the recap",
+    "cancel": "End the session without a recap",
+    "status": "Show the session's state (only you see it)",
+    "next": "Post the next pending prompt now",
+    "plans": "List the plans you can start",
+    "forget": "Remove your replies from this channel's session and its recap",
+    "help": "How Popup works",
+}
+
+Runner = Callable[[discord.Interaction, str, tuple[str, ...]], Awaitable[None]]
+
+
+def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group:
+    """``/popup start|stop|cancel|status|next|plans|forget|help``; every callback calls ``run``."""
+    group = app_commands.Group(
+        name="popup",
+        description="Run a popup learning session in this channel",
+        guild_only=True,  # a session lives in a server channel; DMs have no members to answer
+    )
+
+    @group.command(name="start", description="Start a popup session in this channel")
+    @app_commands.describe(
+        plan="Which plan to run (default: the configured default plan)",
+        day="today, tomorrow or YYYY-MM-DD (for plans with clock times)",
+        anonymous="Leave names out of the recap",
+    )
+    async def start(
+        interaction: discord.Interaction,
+        plan: str | None = None,
+        day: str | None = None,
+        anonymous: bool = False,
+    ) -> None:
+        await run(interaction, "start", start_args(plan, day, anonymous))
+
+    @start.autocomplete("plan")
+    async def plan_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return plan_autocomplete(plan_names, current)
+
+    for name, description in SIMPLE_COMMANDS.items():
+        group.add_command(_simple(name, description, run))
+    return group
+
+
+def plan_autocomplete(plan_names: Sequence[str], current: str) -> list[app_commands.Choice[str]]:
+    """Plans whose name contains what was typed so far, case-insensitively; at most 25."""
+    needle = current.casefold().strip()
+    matches = [name for name in plan_names if needle in name.casefold()]
+    return [
+        app_commands.Choice(name=name[:CHOICE_NAME_MAX], value=name[:CHOICE_NAME_MAX])
+        for name in matches[:AUTOCOMPLETE_MAX]
+    ]
+
+
+def _simple(name: str, description: str, run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
+    async def callback(interaction: discord.Interaction) -> None:
+        await run(interaction, name, ())
+
+    return app_commands.Command(name=name, description=description, callback=callback)
+
+
+def split_reply(text: str) -> list[str]:
+    """A reply's text, escaped and cut into message-sized pieces (at line ends where possible)."""
+    pieces: list[str] = []
+    current = ""
+    for line in escape(text).split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= CONTENT_MAX:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = line
+        while len(current) > CONTENT_MAX:
+            pieces.append(current[:CONTENT_MAX])
+            current = current[CONTENT_MAX:]
+    if current or not pieces:
+        pieces.append(current or "Done.")
+    return pieces
+
+
+async def answer(interaction: discord.Interaction, text: str, *, ephemeral: bool) -> None:
+    """Send the engine's answer after :func:`defer`; see the module docstring for the two steps."""
+    none = discord.AllowedMentions.none()
+    pieces = split_reply(text)
+    if not ephemeral:
+        await interaction.followup.send("Done.", ephemeral=True, allowed_mentions=none)
+    for piece in pieces:
+        await interaction.followup.send(piece, ephemeral=ephemeral, allowed_mentions=none)
