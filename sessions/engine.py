@@ -155,19 +155,21 @@ class Engine:
         _log.info("resuming session %d (%s)", session.id, session.state.value)
         if session.state is SessionState.SCHEDULED:
             await self._open(session.id)
-        elif session.state is SessionState.CLOSING:
-            await self._close(session.id)
-        else:
-            # What fell due while we were down, in timetable order, before anything new.
-            now = self._clock()
-            for prompt in await self._store.prompts(session.id):
-                if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
-                    await self._post_prompt(session.id, prompt.id)
-            if session.recap_at <= now:
-                await self._close(session.id)
-                return
-            self._schedule(session, await self._store.prompts(session.id))
+            return
+        # Replies posted while we were away first, so that a recap due now tells of them too.
         await self._backfill(session)
+        if session.state is SessionState.CLOSING:
+            await self._close(session.id)
+            return
+        # What fell due while we were down, in timetable order, before anything new.
+        now = self._clock()
+        for prompt in await self._store.prompts(session.id):
+            if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
+                await self._post_prompt(session.id, prompt.id)
+        if session.recap_at <= now:
+            await self._close(session.id)
+            return
+        self._schedule(session, await self._store.prompts(session.id))
 
     async def _backfill(self, session: SessionRecord) -> None:
         by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)
@@ -177,7 +179,10 @@ class Engine:
         for platform, threads in by_platform.items():
             port = self._ports.get(platform)
             if isinstance(port, Backfills):
-                await port.backfill(threads)
+                try:
+                    await port.backfill(threads)
+                except Exception:  # a platform hiccup must not stop the session from going on
+                    _log.exception("session %d: back-filling %s threads failed", session.id, platform)
 
     def _schedule(self, session: SessionRecord, prompts: Iterable[PromptRecord]) -> None:
         for prompt in prompts:

@@ -142,20 +142,21 @@ class Store(Protocol):
     # Read-only aggregates and ranked streams for sessions/recap: the recap of a session of a
     # million replies must not pull every row through Python, so the counting stays in SQL.
 
-    async def recap_prompt_figures(self, session_id: int) -> list[tuple[int, int, int, int, datetime, datetime]]:
-        """Per prompt with standing replies: ``(prompt id, replies, participants, reactions,
-        first reply's time, last reply's time)``."""
-        ...
-
-    async def recap_replies_per_participant(self, session_id: int) -> list[tuple[int, int]]:
-        """``(n, people who wrote exactly n standing replies)``, by ``n`` ascending."""
+    async def recap_last_reply_at(self, session_id: int) -> datetime | None:
+        """The newest reply's time (deleted ones included: this only sizes the chart's time axis)."""
         ...
 
     async def recap_time_bins(
         self, session_id: int, origin: datetime, width_seconds: float
-    ) -> list[tuple[int, int, int]]:
-        """``(prompt id, bin, replies)``: standing replies counted in bins of ``width_seconds``
-        from ``origin`` (bin 0 starts there; earlier replies fall in negative bins)."""
+    ) -> list[tuple[int, int, int, int]]:
+        """``(prompt id, bin, replies, reactions)`` over standing replies, in bins of
+        ``width_seconds`` from ``origin`` (bin 0 starts there; earlier replies fall in negative
+        bins). Summed per prompt, these are the prompt's reply and reaction counts."""
+        ...
+
+    async def recap_participants(self, session_id: int) -> tuple[dict[int, int], list[tuple[int, int]]]:
+        """People with standing replies: ``({prompt id: people}, [(n, people who wrote exactly n)])``,
+        the second by ``n`` ascending (its people add up to the session's participants)."""
         ...
 
     def recap_ranked_rows(

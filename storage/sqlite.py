@@ -14,8 +14,9 @@ import asyncio
 import logging
 import os
 import sqlite3
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -45,7 +46,7 @@ T = TypeVar("T")
 Params = tuple[object, ...]
 Txn = Callable[[aiosqlite.Connection], Awaitable[T]]
 
-_MAX_BATCH = 2048
+_MAX_BATCH = 128  # bounds each commit's wave of wake-ups, so a due prompt never waits long (bench: punctuality)
 _FETCH_BATCH = 2000
 
 
@@ -66,62 +67,134 @@ def _dt_required(value: float) -> datetime:
 
 @dataclass(slots=True)
 class _Write:
-    """One logical inbound write: a few statements that must land together."""
+    """One logical write: a few statements that must land together, batched with others."""
 
     statements: tuple[tuple[str, Params], ...]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None]
 
 
 @dataclass(slots=True)
 class _Transaction:
     run: Txn[Any]
-    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[Any]
 
 
-_STOP = object()
+@dataclass(slots=True)
+class _Statement:
+    """One statement in autocommit mode (atomic on its own): one trip to the database thread."""
+
+    sql: str
+    params: Params
+    done: asyncio.Future[list[sqlite3.Row]]
+
+
+def _commit_batch(db: sqlite3.Connection, grouped: Iterable[tuple[str, list[Params]]]) -> None:
+    """Runs on the database thread: a whole batch as one transaction, in one trip there."""
+    db.execute("BEGIN")
+    try:
+        for sql, rows in grouped:
+            db.executemany(sql, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+BatchRunner = Callable[..., Awaitable[None]]
+
+
+def _batch_runner(db: aiosqlite.Connection) -> BatchRunner | None:
+    """Run :func:`_commit_batch` on aiosqlite's own thread, if this aiosqlite lets us.
+
+    aiosqlite has no public call for "run this function on the connection's thread", and each of
+    its awaits is a thread hop plus a turn of the event loop; a batch as BEGIN, executemany and
+    COMMIT is three, and under load each turn waits behind everything else the loop has to do.
+    ``Connection._execute`` and ``Connection._conn`` (aiosqlite 0.17 to 0.22 at least) make it one.
+    Without them we fall back to the public calls; tests/test_bench_smoke.py notices.
+    """
+    execute = getattr(db, "_execute", None)
+    try:
+        raw = getattr(db, "_conn", None)
+    except ValueError:
+        raw = None
+    if execute is None or not isinstance(raw, sqlite3.Connection):
+        return None
+    run = cast(Callable[..., Awaitable[None]], execute)
+
+    async def commit(grouped: list[tuple[str, list[Params]]]) -> None:
+        await run(_commit_batch, raw, grouped)
+
+    return commit
 
 
 class _Writer:
+    """The one writer. Control-plane work (compare-and-set, claims, the outbound ledger) goes
+    ahead of queued inbound events: those are not acknowledged yet, so they may land in either
+    order, and a prompt due now must not wait behind a burst of replies. Inbound writes are
+    committed in batches of at most ``_MAX_BATCH``, one transaction each.
+    """
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
-        self._queue: asyncio.Queue[_Write | _Transaction | object] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._inbound: list[_Write] = []
+        self._urgent: list[_Write] = []  # outbound-ledger writes: committed ahead of the inbound ones
+        self._control: deque[_Transaction | _Statement] = deque()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.one_trip = _batch_runner(db)
         self._task = asyncio.create_task(self._run(), name="popup-sqlite-writer")
 
-    async def write(self, *statements: tuple[str, Params]) -> None:
-        item = _Write(statements)
-        self._queue.put_nowait(item)
-        await item.done
+    async def write(self, *statements: tuple[str, Params], urgent: bool = False) -> None:
+        done: asyncio.Future[None] = self._loop.create_future()
+        (self._urgent if urgent else self._inbound).append(_Write(statements, done))
+        self._wake.set()
+        await done
 
     async def transaction(self, run: Txn[T]) -> T:
-        item = _Transaction(run)
-        self._queue.put_nowait(item)
-        result: T = await item.done
-        return result
+        done: asyncio.Future[T] = self._loop.create_future()
+        self._control.append(_Transaction(run, done))
+        self._wake.set()
+        return await done
+
+    async def statement(self, sql: str, params: Params) -> list[sqlite3.Row]:
+        """Run one statement alone (ahead of queued inbound writes); its rows (say, RETURNING)."""
+        done: asyncio.Future[list[sqlite3.Row]] = self._loop.create_future()
+        self._control.append(_Statement(sql, params, done))
+        self._wake.set()
+        return await done
 
     async def close(self) -> None:
-        self._queue.put_nowait(_STOP)
+        self._stopping = True
+        self._wake.set()
         await self._task
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            stop = _STOP in batch
-            writes: list[_Write] = []
-            for item in batch:
-                if isinstance(item, _Write):
-                    writes.append(item)
-                elif isinstance(item, _Transaction):
-                    await self._commit_writes(writes)
-                    writes = []
+            if self._control:
+                item = self._control.popleft()
+                if isinstance(item, _Transaction):
                     await self._run_transaction(item)
-            await self._commit_writes(writes)
-            if stop:
+                else:
+                    await self._run_statement(item)
+            elif self._urgent:
+                # A small transaction of its own: riding in a big inbound batch would make the
+                # post that waits for it wait for the whole batch.
+                batch, self._urgent = self._urgent, []
+                await self._commit_writes(batch)
+            elif self._inbound:
+                if len(self._inbound) <= _MAX_BATCH:
+                    batch, self._inbound = self._inbound, []
+                else:
+                    batch = self._inbound[:_MAX_BATCH]
+                    del self._inbound[:_MAX_BATCH]
+                await self._commit_writes(batch)
+            elif self._stopping:
                 return
+            else:
+                self._wake.clear()
+                await self._wake.wait()
 
     async def _commit_writes(self, writes: list[_Write]) -> None:
         if not writes:
@@ -145,7 +218,14 @@ class _Writer:
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for sql, params in write.statements:
-                grouped.setdefault(sql, []).append(params)
+                rows = grouped.get(sql)
+                if rows is None:
+                    grouped[sql] = [params]
+                else:
+                    rows.append(params)
+        if self.one_trip is not None:
+            await self.one_trip(list(grouped.items()))
+            return
         await self._db.execute("BEGIN")
         try:
             for sql, rows in grouped.items():
@@ -154,6 +234,15 @@ class _Writer:
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
+
+    async def _run_statement(self, item: _Statement) -> None:
+        try:
+            rows = list(await self._db.execute_fetchall(item.sql, item.params))
+        except Exception as exc:  # handed to the caller, who decides
+            _fail(item.done, exc)
+        else:
+            if not item.done.done():
+                item.done.set_result(rows)
 
     async def _run_transaction(self, item: _Transaction) -> None:
         try:
@@ -212,6 +301,7 @@ async def _migrate(db: aiosqlite.Connection, path: str) -> None:
 _SESSION_COLUMNS = (
     "id, plan_name, title, intro, timezone, state, anonymous, started_by, started_at, recap_at, closed_at"
 )
+_SESSION_COLUMNS_OF_S = ", ".join(f"s.{name.strip()}" for name in _SESSION_COLUMNS.split(","))
 _PROMPT_COLUMNS = "id, session_id, position, text, due_at, state, posted_at"
 _REPLY_COLUMNS = (
     "id, session_id, prompt_id, platform, channel_id, message_id, author_id, author_name, text, "
@@ -299,14 +389,14 @@ class SqliteStore:
 
     # -- reading helpers ---------------------------------------------------------------------
 
+    # One trip to the database thread each (execute, fetch and close would be three).
+
     async def _all(self, sql: str, params: Params) -> list[sqlite3.Row]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Params) -> sqlite3.Row | None:
-        async with self._db.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = await self._db.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     # -- sessions and prompts ----------------------------------------------------------------
 
@@ -348,7 +438,7 @@ class SqliteStore:
         return None if session_id is None else await self.get_session(session_id)
 
     async def get_session(self, session_id: int) -> SessionRecord | None:
-        rows = await self._sessions_where("id = ?", (session_id,))
+        rows = await self._sessions_where("s.id = ?", (session_id,))
         return rows[0] if rows else None
 
     async def active_session(self, channel: ChannelRef) -> SessionRecord | None:
@@ -366,26 +456,25 @@ class SqliteStore:
         if not states:
             return await self._sessions_where("1 = 1", ())
         marks = ", ".join("?" for _ in states)
-        return await self._sessions_where(f"state IN ({marks})", tuple(s.value for s in states))
+        return await self._sessions_where(f"s.state IN ({marks})", tuple(s.value for s in states))
 
     async def _sessions_where(self, condition: str, params: Params) -> list[SessionRecord]:
-        # ``condition`` is always a literal from this module; values travel as parameters.
+        # ``condition`` is always a literal from this module; values travel as parameters. One
+        # query (one trip to the database thread) for the sessions and their channels together.
         rows = await self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {condition} ORDER BY id",
+            f"SELECT {_SESSION_COLUMNS_OF_S}, c.platform, c.channel_id FROM sessions AS s "
+            f"LEFT JOIN session_channels AS c ON c.session_id = s.id WHERE {condition} ORDER BY s.id, c.position",
             params,
         )
-        if not rows:
-            return []
-        channels: dict[int, list[ChannelRef]] = {}
-        ids = [int(r[0]) for r in rows]
-        marks = ", ".join("?" for _ in ids)
-        for session_id, platform, channel_id in await self._all(
-            f"SELECT session_id, platform, channel_id FROM session_channels "
-            f"WHERE session_id IN ({marks}) ORDER BY session_id, position",
-            tuple(ids),
-        ):
-            channels.setdefault(int(session_id), []).append(ChannelRef(platform=platform, channel_id=channel_id))
-        return [_session(row, tuple(channels.get(int(row[0]), ()))) for row in rows]
+        found: dict[int, tuple[sqlite3.Row, list[ChannelRef]]] = {}
+        for row in rows:
+            session_id = int(row[0])
+            entry = found.get(session_id)
+            if entry is None:
+                entry = found[session_id] = (row, [])
+            if row[-2] is not None:
+                entry[1].append(ChannelRef(platform=row[-2], channel_id=row[-1]))
+        return [_session(row, tuple(channels)) for row, channels in found.values()]
 
     async def set_session_state(
         self,
@@ -402,11 +491,8 @@ class SqliteStore:
         return await self._compare_and_set(sql, params)
 
     async def _compare_and_set(self, sql: str, params: Params) -> bool:
-        async def update(db: aiosqlite.Connection) -> bool:
-            cursor = await db.execute(sql, params)
-            return cursor.rowcount == 1
-
-        return await self._writer.transaction(update)
+        # One UPDATE in autocommit mode is atomic on its own: no BEGIN/COMMIT trips needed.
+        return len(await self._writer.statement(f"{sql} RETURNING id", params)) == 1
 
     async def prompts(self, session_id: int) -> list[PromptRecord]:
         rows = await self._all(
@@ -433,25 +519,18 @@ class SqliteStore:
     async def claim_post(
         self, session_id: int, key: str, channel: ChannelRef, *, prompt_id: int | None = None
     ) -> PostRecord:
-        async def claim(db: aiosqlite.Connection) -> sqlite3.Row:
-            await db.execute(
-                "INSERT INTO posts (session_id, prompt_id, key, platform, channel_id) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (session_id, key, platform, channel_id) DO NOTHING",
-                (session_id, prompt_id, key, channel.platform, channel.channel_id),
-            )
-            async with db.execute(
-                f"SELECT {_POST_COLUMNS} FROM posts "
-                "WHERE session_id = ? AND key = ? AND platform = ? AND channel_id = ?",
-                (session_id, key, channel.platform, channel.channel_id),
-            ) as cursor:
-                row = await cursor.fetchone()
-            assert row is not None
-            return row
-
-        return _post(await self._writer.transaction(claim))
+        # One statement: creates the intent, or (the no-op update) hands back the one there is.
+        rows = await self._writer.statement(
+            "INSERT INTO posts (session_id, prompt_id, key, platform, channel_id) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (session_id, key, platform, channel_id) DO UPDATE SET attempts = posts.attempts "
+            f"RETURNING {_POST_COLUMNS}",
+            (session_id, prompt_id, key, channel.platform, channel.channel_id),
+        )
+        assert len(rows) == 1
+        return _post(rows[0])
 
     async def note_attempt(self, post_id: int) -> None:
-        await self._writer.write(("UPDATE posts SET attempts = attempts + 1 WHERE id = ?", (post_id,)))
+        await self._writer.write(("UPDATE posts SET attempts = attempts + 1 WHERE id = ?", (post_id,)), urgent=True)
 
     async def record_posted(self, post_id: int, posted: Posted, *, at: datetime) -> None:
         thread = posted.thread
@@ -465,7 +544,8 @@ class SqliteStore:
                     _ts(at),
                     post_id,
                 ),
-            )
+            ),
+            urgent=True,
         )
 
     async def posts(self, session_id: int) -> list[PostRecord]:
@@ -559,6 +639,9 @@ class SqliteStore:
         )
         session_messages = "SELECT platform, channel_id, message_id FROM replies WHERE session_id = ?"
         key = (session_id, platform, author_id)
+        # Transactions go ahead of queued inbound writes; a reply sent just before the "forget"
+        # must not land after it, so let everything queued so far commit first.
+        await self._writer.write()
 
         async def forget(db: aiosqlite.Connection) -> int:
             for table in ("reply_edits", "reactions", "deletions"):
@@ -626,38 +709,42 @@ class SqliteStore:
     # -- recap queries -------------------------------------------------------------------------
     # Aggregates run in SQLite so the recap of a huge session never walks every row in Python.
 
-    async def recap_prompt_figures(self, session_id: int) -> list[tuple[int, int, int, int, datetime, datetime]]:
-        rows = await self._all(
-            "SELECT prompt_id, count(*), count(DISTINCT platform || char(31) || author_id), "
-            f"coalesce(sum(reactions), 0), min(created_at), max(created_at) FROM replies "
-            f"WHERE session_id = ? AND {_STANDING} GROUP BY prompt_id ORDER BY prompt_id",
+    async def recap_last_reply_at(self, session_id: int) -> datetime | None:
+        # One index probe per prompt (SQLite's min/max optimisation), whatever the session's size.
+        row = await self._one(
+            "SELECT max((SELECT max(r.created_at) FROM replies AS r "
+            "WHERE r.session_id = p.session_id AND r.prompt_id = p.id)) FROM prompts AS p WHERE p.session_id = ?",
             (session_id,),
         )
-        return [
-            (int(r[0]), int(r[1]), int(r[2]), int(r[3]), _dt_required(r[4]), _dt_required(r[5])) for r in rows
-        ]
-
-    async def recap_replies_per_participant(self, session_id: int) -> list[tuple[int, int]]:
-        rows = await self._all(
-            "SELECT n, count(*) FROM (SELECT count(*) AS n FROM replies "
-            f"WHERE session_id = ? AND {_STANDING} GROUP BY platform, author_id) GROUP BY n ORDER BY n",
-            (session_id,),
-        )
-        return [(int(r[0]), int(r[1])) for r in rows]
+        return None if row is None or row[0] is None else _dt_required(row[0])
 
     async def recap_time_bins(
         self, session_id: int, origin: datetime, width_seconds: float
-    ) -> list[tuple[int, int, int]]:
+    ) -> list[tuple[int, int, int, int]]:
         if width_seconds <= 0:
             raise ValueError("width_seconds must be positive")
         rows = await self._all(
             # floor() without relying on SQLite's optional math functions.
-            "SELECT prompt_id, CAST(x AS INTEGER) - (x < CAST(x AS INTEGER)) AS bin, count(*) FROM "
-            f"(SELECT prompt_id, (created_at - ?) / ? AS x FROM replies WHERE session_id = ? AND {_STANDING}) "
-            "GROUP BY prompt_id, bin ORDER BY prompt_id, bin",
+            "SELECT prompt_id, CAST(x AS INTEGER) - (x < CAST(x AS INTEGER)) AS bin, count(*), sum(reactions) "
+            "FROM (SELECT prompt_id, reactions, (created_at - ?) / ? AS x FROM replies "
+            f"WHERE session_id = ? AND {_STANDING}) GROUP BY prompt_id, bin ORDER BY prompt_id, bin",
             (_ts(origin), float(width_seconds), session_id),
         )
-        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+        return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def recap_participants(self, session_id: int) -> tuple[dict[int, int], list[tuple[int, int]]]:
+        # One grouping of the session's replies by (author, prompt) answers both questions.
+        rows = await self._all(
+            "WITH per AS MATERIALIZED (SELECT platform, author_id, prompt_id, count(*) AS n FROM replies "
+            f"WHERE session_id = ? AND {_STANDING} GROUP BY platform, author_id, prompt_id) "
+            "SELECT 0, prompt_id, count(*) FROM per GROUP BY prompt_id "
+            "UNION ALL "
+            "SELECT 1, n, count(*) FROM (SELECT sum(n) AS n FROM per GROUP BY platform, author_id) GROUP BY n",
+            (session_id,),
+        )
+        per_prompt = {int(r[1]): int(r[2]) for r in rows if r[0] == 0}
+        distribution = sorted((int(r[1]), int(r[2])) for r in rows if r[0] == 1)
+        return per_prompt, distribution
 
     async def recap_ranked_rows(
         self, session_id: int, prompt_id: int
@@ -685,12 +772,12 @@ def _create_private_file(target: str) -> None:
 
 async def _active_session_id(db: aiosqlite.Connection, channel: ChannelRef) -> int | None:
     marks = ", ".join("?" for _ in ACTIVE_STATES)
-    async with db.execute(
+    rows = await db.execute_fetchall(
         "SELECT s.id FROM session_channels AS c JOIN sessions AS s ON s.id = c.session_id "
         f"WHERE c.platform = ? AND c.channel_id = ? AND s.state IN ({marks}) ORDER BY s.id DESC LIMIT 1",
         (channel.platform, channel.channel_id, *(s.value for s in ACTIVE_STATES)),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = next(iter(rows), None)
     return None if row is None else int(row[0])
 
 

@@ -314,3 +314,15 @@ async def test_backup_is_a_consistent_private_copy(
         assert await texts(copy, sid) == ["kept"]
     finally:
         await copy.close()
+
+
+async def test_forget_covers_replies_still_queued_when_it_is_asked(
+    store: SqliteStore, running: tuple[int, int, int]
+) -> None:
+    sid, p1, _ = running
+    queued = [asyncio.ensure_future(store.add_reply(reply(sid, p1, f"q{i}", author="U2"))) for i in range(300)]
+    await asyncio.sleep(0)  # queued, not yet committed
+    removed = await store.forget_author(sid, "slack", "U2")
+    await asyncio.gather(*queued)
+    assert removed == 300
+    assert await texts(store, sid) == []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sessions.compose import local_day
 from sessions.model import Attachment, Message, Quote, Section
-from sessions.recap.article import render_html, render_markdown
+from sessions.recap.article import article_view, render_html, render_markdown
 from sessions.recap.chart import render_chart
 from sessions.recap.story import PromptStory, Story, gather_story
 from sessions.records import SessionRecord
@@ -66,9 +66,10 @@ def attachment_names(session: SessionRecord) -> tuple[str, str, str]:
 def render_artifacts(story: Story, *, chart_ref: str | None) -> Artifacts:
     """Chart, Markdown and HTML of a story (CPU work: callers run it in a thread)."""
     chart = render_chart(story)
+    view = article_view(story)
     return Artifacts(
-        markdown=render_markdown(story, chart_ref=chart_ref),
-        html=render_html(story, chart_png=chart),
+        markdown=render_markdown(story, chart_ref=chart_ref, view=view),
+        html=render_html(story, chart_png=chart, view=view),
         chart_png=chart,
     )
 

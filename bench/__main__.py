@@ -1,0 +1,99 @@
+"""``make bench``: the six benchmarks, each in a process of its own, then the summary line.
+
+Each benchmark runs as ``python -m bench.NAME --json FILE`` so its peak RSS and its garbage are its
+own; its figures go to stdout as it finishes. The last line is the summary (issue 7's format).
+``python -m bench ingest startup`` runs only the benchmarks named.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest")
+TIMEOUT = 300  # per benchmark, seconds
+
+
+def _run(name: str, folder: Path) -> dict[str, Any] | None:
+    out = folder / f"{name}.json"
+    started = time.perf_counter()
+    print(f"== {name}", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", f"bench.{name}", "--json", str(out)], check=True, timeout=TIMEOUT)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        print(f"   {name} failed: {error}", flush=True)
+        return None
+    print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return result
+
+
+def _ingest(r: dict[str, Any]) -> str:
+    return f"ingest {r['ratio']:.2f}x raw ({r['engine_per_s']:.0f}/s, p99 {r['p99_ms']:.0f} ms @2k/s)"
+
+
+def _recap(r: dict[str, Any]) -> str:
+    sizes = r["sizes"]
+    largest = max(sizes, key=int)
+    big = sizes[largest]
+    label = f"{int(largest) // 1_000_000}M" if int(largest) >= 1_000_000 else f"{int(largest) // 1000}k"
+    # The largest size's ratio: the one the parenthesis is about (every size is printed above).
+    return f"recap {big['ratio']:.1f}x floor ({label} {big['recap_s']:.1f} s, {big['peak_rss_mb']:.0f} MB)"
+
+
+def _lateness(r: dict[str, Any]) -> str:
+    return f"lateness p99 {r['p99_ms']:.0f} ms"
+
+
+def _slack(r: dict[str, Any]) -> str:
+    return f"slack ack p99 {r['p99_ms']:.0f} ms"
+
+
+def _startup(r: dict[str, Any]) -> str:
+    return f"startup {r['ready_s']:.2f} s"
+
+
+def _discord(r: dict[str, Any]) -> str:
+    return f"discord {r['per_s']:.0f}/s {r['peak_rss_mb']:.0f} MB"
+
+
+SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "ingest": ("ingest", _ingest),
+    "recap": ("recap", _recap),
+    "punctuality": ("lateness", _lateness),
+    "slack_ack": ("slack ack", _slack),
+    "startup": ("startup", _startup),
+    "discord_ingest": ("discord", _discord),
+}
+
+
+def summary(results: dict[str, dict[str, Any] | None]) -> str:
+    parts = []
+    for name, (label, render) in SUMMARY.items():
+        if name not in results:
+            continue
+        figures = results[name]
+        parts.append(f"{label}: failed" if figures is None else render(figures))
+    return "bench: " + "; ".join(parts)
+
+
+def main(argv: list[str]) -> int:
+    names = [n for n in argv if n in ORDER] or list(ORDER)
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any] | None] = {}
+    with tempfile.TemporaryDirectory(prefix="popup-bench-") as tmp:
+        for name in names:
+            results[name] = _run(name, Path(tmp))
+    print(f"== all done in {time.perf_counter() - started:.0f} s", flush=True)
+    print(summary(results), flush=True)
+    return 0 if all(r is not None for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

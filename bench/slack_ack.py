@@ -1,0 +1,258 @@
+"""Slack acknowledgement: p99 time to ack signed requests over loopback, 200 in flight, engine busy.
+
+The bot side is the real thing: slack-bolt's ``AsyncApp`` behind the adapter's aiohttp Events API
+endpoint, the engine and the SQLite store, with its Web API client pointed at the fake Slack Web
+API of the adapter tests. A child process (its own core, so the load generator does not steal the
+bot's loop) keeps 200 correctly signed requests in flight: 95% reply events in the prompts'
+threads (acknowledged once durably stored, as the adapter promises), 5% ``/popup status``
+slash commands (acknowledged at once; the answer goes to ``response_url``). Meanwhile the engine
+takes 2,000 replies/s more through its ingest path (open loop), so it is busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.common import emit, flag, percentile, plan
+
+CHANNEL = "C0BENCH"
+MEMBERS = 500
+COMMAND_EVERY = 20  # one request in 20 is a slash command
+
+
+# -- the load generator (child process) ------------------------------------------------------------
+
+
+async def _client(spec: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    from tests.fakes import slack_events as ev
+
+    url: str = spec["url"]
+    threads: list[str] = spec["threads"]
+    total: int = spec["requests"]
+    concurrency: int = spec["concurrency"]
+    members: int = spec["members"]
+    counter = itertools.count()
+    events: list[float] = []
+    commands: list[float] = []
+    failures: dict[str, int] = {}
+
+    def request(i: int) -> tuple[bytes, str, bool]:
+        user = f"U{i % members:05d}"
+        if i % COMMAND_EVERY == COMMAND_EVERY - 1:
+            form = ev.command_form(CHANNEL, user, "status", response_url=spec["response_url"])
+            return urlencode(form).encode(), "application/x-www-form-urlencoded", True
+        reply = ev.reply_event(CHANNEL, threads[i % len(threads)], user, f"Slack reply {i}: learning out loud")
+        body = ev.event_callback(reply, event_id=f"EvB{i:08d}")
+        return json.dumps(body).encode(), "application/json", False
+
+    async def send(http: aiohttp.ClientSession, i: int) -> tuple[float, bool]:
+        body, content_type, is_command = request(i)
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": ev.sign(ev.SIGNING_SECRET, stamp, body),
+        }
+        started = time.perf_counter()
+        async with http.post(url, data=body, headers=headers) as response:
+            await response.read()
+            status = response.status
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            failures[str(status)] = failures.get(str(status), 0) + 1
+        return elapsed, is_command
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        # Warm-up: every member once (the adapter looks names up once), a few connections opened.
+        warm = itertools.count(total)
+
+        async def warm_worker() -> None:
+            while (i := next(warm)) < total + members:
+                await send(http, i)
+
+        await asyncio.gather(*(warm_worker() for _ in range(20)))
+
+        async def worker() -> None:
+            while (i := next(counter)) < total:
+                elapsed, is_command = await send(http, i)
+                (commands if is_command else events).append(elapsed)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    every = events + commands
+    return {
+        "requests": total,
+        "concurrency": concurrency,
+        "per_s": total / wall,
+        "p50_ms": percentile(every, 50) * 1000,
+        "p99_ms": percentile(every, 99) * 1000,
+        "max_ms": max(every) * 1000,
+        "event_p99_ms": percentile(events, 99) * 1000,
+        "command_p50_ms": percentile(commands, 50) * 1000,
+        "command_p99_ms": percentile(commands, 99) * 1000,
+        "failures": failures,
+    }
+
+
+# -- the bot side -------------------------------------------------------------------------------------
+
+
+async def _busy(engine: Any, threads: list[Any], rate: float, stop: asyncio.Event) -> int:
+    """Replies into the engine at ``rate``/s (open loop) until ``stop``: how many were stored."""
+    from datetime import UTC, datetime
+
+    from sessions.model import Member, MessageRef, ReplyPosted
+
+    loop = asyncio.get_running_loop()
+    members = [Member(platform="slack", user_id=f"UB{i:04d}", display_name=f"Busy {i}") for i in range(200)]
+    tasks: set[asyncio.Task[None]] = set()
+    begin = loop.time()
+    sent = 0
+    while not stop.is_set():
+        due = begin + sent / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        thread = threads[sent % len(threads)]
+        event = ReplyPosted(
+            thread=thread,
+            message=MessageRef(channel=thread.channel, message_id=f"busy.{sent}"),
+            author=members[sent % len(members)],
+            text=f"Busy reply {sent}",
+            at=datetime.now(UTC),
+        )
+        task = asyncio.create_task(engine.on_event(event))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        sent += 1
+    if tasks:
+        await asyncio.gather(*list(tasks))
+    return sent
+
+
+async def _server(folder: Path, requests: int, concurrency: int, busy_rate: float, members: int) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from adapters.slack.adapter import SlackAdapter
+    from adapters.slack.settings import SlackSettings
+    from sessions.engine import Engine, EngineSettings
+    from sessions.model import ChannelRef, CommandInvoked, Member
+    from storage.sqlite import SqliteStore
+    from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+    from tests.fakes.slack_events import SIGNING_SECRET
+
+    fake = await FakeSlack().start()
+    store = await SqliteStore.open(folder / "slack.db")
+    settings = SlackSettings(
+        enabled=True, mode="http", host="127.0.0.1", port=0, path="/slack/events",
+        api_base_url=fake.base_url, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
+    )
+    adapter = SlackAdapter(settings, post_interval=0)
+    engine = Engine(
+        store=store,
+        ports={"slack": adapter},
+        plans=[plan("slack", ["+0s"] * 5)],
+        settings=EngineSettings(default_plan="slack"),
+    )
+    try:
+        await adapter.start(engine)
+        await engine.start()
+        answer = await engine.on_command(
+            CommandInvoked(
+                channel=ChannelRef(platform="slack", channel_id=CHANNEL),
+                member=Member(platform="slack", user_id="UORG", display_name="Org", is_admin=True),
+                name="start",
+                at=datetime.now(UTC),
+            )
+        )
+        assert answer.text.startswith("Started session #1"), answer.text
+        threads = []
+        for _ in range(500):
+            threads = [p.thread for p in await store.posts(1) if p.thread is not None]
+            if len(threads) == 5:
+                break
+            await asyncio.sleep(0.01)
+        assert len(threads) == 5, threads
+        spec = {
+            "url": f"http://127.0.0.1:{adapter.http_port}/slack/events",
+            "response_url": fake.response_url("bench"),
+            "threads": [t.thread_id.partition(":")[2] for t in threads if t is not None],
+            "requests": requests,
+            "concurrency": concurrency,
+            "members": members,
+        }
+        spec_file, out_file = folder / "spec.json", folder / "client.json"
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        stop = asyncio.Event()
+        busy = asyncio.create_task(_busy(engine, threads, busy_rate, stop))
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.slack_ack", "--client", str(spec_file), str(out_file)
+        )
+        code = await client.wait()
+        stop.set()
+        busy_sent = await busy
+        if code != 0:
+            raise RuntimeError(f"the Slack load generator failed ({code})")
+        result: dict[str, Any] = json.loads(out_file.read_text(encoding="utf-8"))
+        stats = await store.session_stats(1)
+        result["stored"] = stats.replies
+        result["busy_replies"] = busy_sent
+        result["busy_rate"] = busy_rate
+        expected = busy_sent + sum(1 for i in [*range(requests), *range(requests, requests + members)]
+                                   if i % COMMAND_EVERY != COMMAND_EVERY - 1)
+        result["expected"] = expected
+        return result
+    finally:
+        with contextlib.suppress(Exception):
+            await adapter.stop()
+        await engine.stop()
+        await store.close()
+        await fake.stop()
+
+
+def run(
+    requests: int = 6_000, concurrency: int = 200, busy_rate: float = 2_000, members: int = MEMBERS
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="popup-bench-slack-") as tmp:
+        return asyncio.run(_server(Path(tmp), requests, concurrency, busy_rate, members))
+
+
+def report(r: dict[str, Any]) -> str:
+    failures = f"; non-200: {r['failures']}" if r["failures"] else ""
+    return (
+        f"slack ack: {r['requests']:,} signed requests, {r['concurrency']} in flight, engine also taking "
+        f"{r['busy_rate']:,.0f} replies/s\n"
+        f"  all      p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+        f"({r['per_s']:,.0f} requests/s)\n"
+        f"  events   p99 {r['event_p99_ms']:.1f} ms (acked once stored); commands p50 {r['command_p50_ms']:.1f} ms, "
+        f"p99 {r['command_p99_ms']:.1f} ms\n"
+        f"  stored {r['stored']:,} replies (expected {r['expected']:,}){failures}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--client"]:
+        spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+        Path(argv[2]).write_text(json.dumps(asyncio.run(_client(spec))), encoding="utf-8")
+        return 0
+    results = run(requests=flag("requests", 6_000))
+    print(report(results), flush=True)
+    emit(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,318 @@
+"""Exports of a session: the article (md, html), everything as JSON, every reply as CSV.
+
+The JSON and CSV stream the replies straight from the store to the sink, so an export of a million
+replies holds one batch in memory, not the session. :func:`write_artifacts` gathers the story once
+and reads the replies once, writing the JSON and the CSV side by side.
+
+JSON (``schema_version`` 1): ``session``, ``prompts``, ``participation``, ``highlights``,
+``themes``, ``article`` and ``replies`` — one object per standing reply (deleted and forgotten
+replies are not in the store's stream), each with ``id``, ``prompt`` (its position in the
+timetable), ``prompt_id``, ``author``, ``text``, ``created_at``, ``platform``, ``channel_id`` and
+``message_id``. Highlights and themes refer to replies by ``id``. In anonymous sessions ``author``
+is null and no user id or starter appears.
+
+CSV: RFC 4180 (``\\r\\n`` line ends, quoting by the csv module), one row per reply. A cell that a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
+prefixed with ``'``. Sinks should be opened with ``newline=""`` so line ends pass unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from sessions.recap.article import render_html, render_markdown
+from sessions.recap.chart import render_chart
+from sessions.recap.story import ARTICLE_LIMIT, Story, gather_story
+from sessions.recap.summary import Artifacts, render_artifacts
+from sessions.records import ReplyRecord, SessionRecord
+from sessions.store import Store
+
+_log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+Format = Literal["md", "html", "json", "csv"]
+FORMATS: tuple[Format, ...] = ("md", "html", "json", "csv")
+
+CSV_COLUMNS = (
+    "id",
+    "prompt",
+    "prompt_id",
+    "created_at",
+    "edited_at",
+    "author",
+    "author_id",
+    "reactions",
+    "edits",
+    "platform",
+    "channel_id",
+    "message_id",
+    "text",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet will show as text, never evaluate (OWASP's CSV injection advice)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+# -- the public API -----------------------------------------------------------------------------
+
+
+async def export(store: Store, session: SessionRecord, fmt: Format, sink: TextIO) -> None:
+    """Write the session in ``fmt`` to ``sink`` (streaming for json and csv)."""
+    if fmt == "csv":
+        positions = {p.id: p.position for p in await store.prompts(session.id)}
+        writer = _CsvRows(sink, session, positions)
+        async for reply in store.iter_replies(session.id):
+            writer.write(reply)
+        return
+    story = await gather_story(store, session)
+    if fmt == "json":
+        json_out = _JsonReplies(sink, story)
+        async for reply in store.iter_replies(session.id):
+            json_out.write(reply)
+        json_out.close()
+        return
+    if fmt == "md":
+        # No chart file travels with a single export, so the article does not point to one.
+        sink.write(await asyncio.to_thread(render_markdown, story, chart_ref=None))
+        return
+    if fmt == "html":
+        sink.write(await asyncio.to_thread(_html_page, story))
+        return
+    raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+async def write_artifacts(store: Store, session: SessionRecord, folder: Path) -> list[Path]:
+    """Write article.md, article.html, chart.png, session.json and replies.csv into ``folder``.
+
+    Each file is written beside its final name and moved into place, so a reader never sees half
+    a file and an artifact made after ``/popup forget`` replaces the old one whole.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    story = await gather_story(store, session)
+    artifacts: Artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref="chart.png")
+    written: list[Path] = []
+
+    def put(name: str, write: Callable[[Path], object]) -> Path:
+        target = folder / name
+        temp = folder / f".{name}.partial"
+        write(temp)
+        os.replace(temp, target)
+        written.append(target)
+        return target
+
+    put("article.md", lambda p: p.write_text(artifacts.markdown, encoding="utf-8"))
+    put("article.html", lambda p: p.write_text(artifacts.html, encoding="utf-8"))
+    put("chart.png", lambda p: p.write_bytes(artifacts.chart_png))
+
+    json_temp, csv_temp = folder / ".session.json.partial", folder / ".replies.csv.partial"
+    positions = {p.prompt.id: p.prompt.position for p in story.prompts}
+    try:
+        with (
+            json_temp.open("w", encoding="utf-8") as json_file,
+            csv_temp.open("w", encoding="utf-8", newline="") as csv_file,
+        ):
+            json_out = _JsonReplies(json_file, story)
+            csv_out = _CsvRows(csv_file, session, positions)
+            # One read of the replies feeds both files.
+            async for reply in store.iter_replies(session.id):
+                json_out.write(reply)
+                csv_out.write(reply)
+            json_out.close()
+    except BaseException:
+        for temp in (json_temp, csv_temp):
+            temp.unlink(missing_ok=True)
+        raise
+    for temp, name in ((json_temp, "session.json"), (csv_temp, "replies.csv")):
+        os.replace(temp, folder / name)
+        written.append(folder / name)
+    _log.info("artifacts of session %d written to %s", session.id, folder)
+    return written
+
+
+def _html_page(story: Story) -> str:
+    return render_html(story, chart_png=render_chart(story))
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+
+
+class _CsvRows:
+    def __init__(self, sink: TextIO, session: SessionRecord, positions: dict[int, int]) -> None:
+        self._writer = csv.writer(sink, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._anonymous = session.anonymous
+        self._positions = positions
+        self._writer.writerow(CSV_COLUMNS)
+
+    def write(self, reply: ReplyRecord) -> None:
+        anonymous = self._anonymous
+        self._writer.writerow(
+            (
+                reply.id,
+                self._positions.get(reply.prompt_id, ""),
+                reply.prompt_id,
+                reply.created_at.isoformat(),
+                reply.edited_at.isoformat() if reply.edited_at else "",
+                "" if anonymous else neutralise(reply.author_name),
+                "" if anonymous else neutralise(reply.author_id),
+                reply.reactions,
+                reply.edits,
+                neutralise(reply.platform),
+                neutralise(reply.channel_id),
+                neutralise(reply.message_id),
+                neutralise(reply.text),
+            )
+        )
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+class _JsonReplies:
+    """Writes the story's JSON head, then one reply per line, then the closing brackets."""
+
+    def __init__(self, sink: TextIO, story: Story) -> None:
+        self._sink = sink
+        self._story = story
+        self._anonymous = story.anonymous
+        self._positions = {p.prompt.id: p.prompt.position for p in story.prompts}
+        self._first = True
+        sink.write(f'{{"schema_version": {SCHEMA_VERSION}')
+        for key, value in _head(story).items():
+            sink.write(f",\n{json.dumps(key)}: {json.dumps(value, ensure_ascii=True)}")
+        sink.write(',\n"replies": [')
+
+    def write(self, reply: ReplyRecord) -> None:
+        item: dict[str, Any] = {
+            "id": reply.id,
+            "prompt": self._positions.get(reply.prompt_id),
+            "prompt_id": reply.prompt_id,
+            "author": None if self._anonymous else reply.author_name,
+        }
+        if not self._anonymous:
+            item["author_id"] = reply.author_id
+        item.update(
+            text=reply.text,
+            created_at=reply.created_at.isoformat(),
+            edited_at=_iso(reply.edited_at),
+            edits=reply.edits,
+            reactions=reply.reactions,
+            platform=reply.platform,
+            channel_id=reply.channel_id,
+            message_id=reply.message_id,
+        )
+        self._sink.write(("\n" if self._first else ",\n") + json.dumps(item, ensure_ascii=True))
+        self._first = False
+
+    def close(self) -> None:
+        self._sink.write("\n]}\n")
+
+
+def _head(story: Story) -> dict[str, Any]:
+    session = story.session
+    anonymous = session.anonymous
+    session_part: dict[str, Any] = {
+        "id": session.id,
+        "plan": session.plan_name,
+        "title": session.title,
+        "intro": session.intro,
+        "timezone": session.timezone,
+        "state": session.state.value,
+        "anonymous": anonymous,
+        "started_at": _iso(session.started_at),
+        "recap_at": _iso(session.recap_at),
+        "closed_at": _iso(session.closed_at),
+        "channels": [{"platform": c.platform, "channel_id": c.channel_id} for c in session.channels],
+    }
+    if not anonymous:
+        session_part["started_by"] = session.started_by
+    timeline = story.timeline
+    return {
+        "session": session_part,
+        "prompts": [
+            {
+                "id": p.prompt.id,
+                "position": p.prompt.position,
+                "text": p.prompt.text,
+                "state": p.prompt.state.value,
+                "due_at": _iso(p.prompt.due_at),
+                "posted_at": _iso(p.prompt.posted_at),
+                "replies": p.replies,
+                "participants": p.participants,
+                "reactions": p.reactions,
+                "in_article": len(p.shown),
+            }
+            for p in story.prompts
+        ],
+        "participation": {
+            "participants": story.participants,
+            "replies": story.replies,
+            "reactions": story.reactions,
+            "replies_per_participant": [{"replies": n, "participants": k} for n, k in story.per_participant],
+            "timeline": {
+                "timezone": session.timezone,
+                "origin": _iso(timeline.origin),
+                "bin_seconds": timeline.width.total_seconds(),
+                "bins": [
+                    {
+                        "start": _iso(timeline.origin + timeline.width * i),
+                        "local": label,
+                        "replies": [row[i] for row in timeline.counts],
+                    }
+                    for i, label in enumerate(timeline.labels)
+                ],
+            },
+        },
+        "highlights": [
+            {"prompt": p.prompt.position, "prompt_id": p.prompt.id, "reply_ids": [r.id for r in p.highlights]}
+            for p in story.prompts
+            if p.highlights
+        ],
+        "themes": {
+            "day": [
+                {
+                    "phrase": t.phrase,
+                    "prompts": [story.prompt_by_id(pid).prompt.position for pid in t.prompt_ids],
+                    "reply_ids": list(t.reply_ids),
+                }
+                for t in story.themes
+            ],
+            "prompts": [
+                {
+                    "prompt": p.prompt.position,
+                    "prompt_id": p.prompt.id,
+                    "sampled_replies": p.themes_from,
+                    "themes": [
+                        {"phrase": t.phrase, "score": t.score, "reply_ids": list(t.reply_ids)} for t in p.themes
+                    ],
+                }
+                for p in story.prompts
+                if p.replies
+            ],
+            "sample": {
+                "replies": story.theme_sample.replies,
+                "of": story.theme_sample.of,
+                "complete": story.theme_sample.complete,
+                "note": "themes come from each prompt's best-liked replies; reply_ids are among the article's",
+            },
+        },
+        "article": {
+            "replies_per_prompt_limit": ARTICLE_LIMIT,
+            "ranking": "reactions, then distinct meaningful words, then earliest",
+            "labels": {str(rid): label for rid, label in story.labels.items()},
+        },
+    }

@@ -1,0 +1,134 @@
+"""Which replies the community liked most: reactions first, then substance, deterministically.
+
+"Substance" is the number of distinct meaningful words in a reply (three letters or more, not a
+stopword, case-folded). Unlike raw length it does not reward repetition or padding: "yes yes yes
+yes" has no more substance than "yes". Ties after that go to the earlier reply, then the lower id,
+so the ranking never depends on the order rows happen to arrive in.
+
+The store streams a prompt's replies most-reacted first and, within equal reactions, largest first
+(by size in bytes). A reply of ``n`` bytes has at most ``n`` characters and so at most
+``(n + 1) // 4`` such words (each takes three characters and a separator). Once the heap is full
+the scan stops at the first row that cannot beat the weakest kept reply: on real sessions, where
+most replies share a reaction count, that is long before the end of the prompt.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import re
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+
+from sessions.store import Store
+
+_log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[^\W_]{3,}")
+_MIN_WORD = 3
+
+# Used when the stopword list shipped with yake cannot be read; the point is only to keep
+# "the", "and", "that" from counting as substance.
+_FALLBACK = (
+    "the and for that this with you are was were have has had not but all any can her his its our "
+    "out they them then than there their what when where which who will would could should about "
+    "into from just like also very more most some such only over your been being did does doing"
+)
+_FALLBACK_STOPWORDS = frozenset(_FALLBACK.split())
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """English stopwords (yake's own list, so themes and ranking agree on what is filler)."""
+    try:
+        text = (resources.files("yake.core") / "StopwordsList" / "stopwords_en.txt").read_text(encoding="utf-8")
+    except (OSError, ModuleNotFoundError):  # pragma: no cover - yake is a dependency
+        _log.warning("yake's stopword list is unavailable; using a short built-in one")
+        return _FALLBACK_STOPWORDS
+    return frozenset(w.strip().casefold() for w in text.splitlines() if w.strip()) | _FALLBACK_STOPWORDS
+
+
+def substance(text: str) -> int:
+    """Distinct meaningful words in ``text``."""
+    stop = stopwords()
+    return len({w.casefold() for w in _WORD.findall(text)} - stop)
+
+
+def substance_bound(length: int) -> int:
+    """The most substance a text of ``length`` characters can have (see the module docstring)."""
+    return (length + 1) // (_MIN_WORD + 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankedReply:
+    id: int
+    prompt_id: int
+    reactions: int
+    substance: int
+    created_at: datetime
+    edited: bool
+    author_name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ranking:
+    """A prompt's best replies, best first, and how many rows the scan had to look at."""
+
+    replies: tuple[RankedReply, ...]
+    examined: int
+
+
+# Heap entries: (reactions, substance, -created_at, -id, row). Larger is better, so the weakest
+# kept reply sits at heap[0]; ids are unique, so comparison never reaches the row itself.
+_Row = tuple[int, int, int, float, int, str, str]  # see Store.recap_ranked_rows
+_Entry = tuple[int, int, float, int, _Row]
+
+
+async def rank_prompt(store: Store, session_id: int, prompt_id: int, limit: int) -> Ranking:
+    """The ``limit`` best replies under a prompt, streaming and with bounded memory."""
+    if limit <= 0:
+        return Ranking(replies=(), examined=0)
+    heap: list[_Entry] = []
+    examined = 0
+    stop = stopwords()
+    findall = _WORD.findall
+    done = False
+    async with aclosing(store.recap_ranked_rows(session_id, prompt_id)) as batches:
+        async for batch in batches:
+            for row in batch:
+                reactions = row[1]
+                if len(heap) >= limit:
+                    weakest = heap[0]
+                    # Rows come by reactions, then size, descending: nothing after this can win.
+                    if reactions < weakest[0] or (reactions == weakest[0] and substance_bound(row[2]) < weakest[1]):
+                        done = True
+                        break
+                examined += 1
+                entry = (reactions, len({w.casefold() for w in findall(row[6])} - stop), -row[3], -row[0], row)
+                if len(heap) < limit:
+                    heapq.heappush(heap, entry)
+                elif entry > heap[0]:
+                    heapq.heapreplace(heap, entry)
+            if done:
+                break
+    ranked = sorted(heap, reverse=True)
+    return Ranking(
+        replies=tuple(
+            RankedReply(
+                id=row[0],
+                prompt_id=prompt_id,
+                reactions=row[1],
+                substance=score,
+                created_at=datetime.fromtimestamp(row[3], UTC),
+                edited=bool(row[4]),
+                author_name=row[5],
+                text=row[6],
+            )
+            for _, score, _, _, row in ranked
+        ),
+        examined=examined,
+    )

@@ -1,0 +1,213 @@
+"""The day's story as data: everything the recap message, the article, the chart and the exports
+say, gathered once per recap with bounded memory.
+
+Counting (replies, people, reactions, time bins) is done by SQLite; Python only sees each prompt's
+best replies (:mod:`sessions.recap.ranking`), at most :data:`ARTICLE_LIMIT` of them per prompt,
+so the cost of a recap grows with the number of prompts, not with the number of replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sessions.compose import local_time
+from sessions.recap.ranking import RankedReply, rank_prompt
+from sessions.recap.themes import Corpus, DayTheme, Theme, ThemeSample, day_themes, prompt_themes, word_budget
+from sessions.records import PromptRecord, PromptState, SessionRecord
+from sessions.store import Store
+
+_log = logging.getLogger(__name__)
+
+ARTICLE_LIMIT = 2000  # replies per prompt in the article; the exports hold every one
+HIGHLIGHTS = 3  # quoted per prompt in the recap message
+_MAX_BINS = 48
+# Bin widths for "replies across the day", in seconds: seconds for a compressed demo session,
+# hours for a real day.
+_WIDTHS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptStory:
+    prompt: PromptRecord
+    replies: int
+    participants: int
+    reactions: int
+    ranked: tuple[RankedReply, ...]  # the best replies, best first (at most ARTICLE_LIMIT)
+    shown: tuple[RankedReply, ...]  # the same replies in the order they were posted
+    themes: tuple[Theme, ...]
+    themes_from: int  # replies yake read for this prompt's themes
+
+    @property
+    def highlights(self) -> tuple[RankedReply, ...]:
+        return self.ranked[:HIGHLIGHTS]
+
+    @property
+    def hidden(self) -> int:
+        """Replies the article leaves to the exports."""
+        return self.replies - len(self.shown)
+
+    @property
+    def missed(self) -> bool:
+        return self.prompt.state is PromptState.MISSED
+
+    @property
+    def skipped(self) -> bool:
+        return self.prompt.state is PromptState.SKIPPED
+
+    @property
+    def reached(self) -> bool:
+        """Posted (or answered somehow): it gets a section of its own."""
+        return not (self.missed or self.skipped) or self.replies > 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeline:
+    """Standing replies per prompt across the day, in bins aligned to the session's local clock."""
+
+    origin: datetime  # UTC start of the first bin
+    width: timedelta
+    labels: tuple[str, ...]  # each bin's local start time
+    counts: tuple[tuple[int, ...], ...]  # per prompt (timetable order), per bin
+
+    @property
+    def totals(self) -> tuple[int, ...]:
+        return tuple(sum(column) for column in zip(*self.counts, strict=True)) if self.counts else ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Story:
+    session: SessionRecord
+    prompts: tuple[PromptStory, ...]  # every prompt, in timetable order
+    replies: int
+    participants: int
+    reactions: int
+    per_participant: tuple[tuple[int, int], ...]  # (replies written, people who wrote that many)
+    timeline: Timeline
+    themes: tuple[DayTheme, ...]
+    theme_sample: ThemeSample
+    labels: Mapping[int, str]  # reply id -> "2.14": prompt 2, 14th reply shown under it
+
+    @property
+    def anonymous(self) -> bool:
+        return self.session.anonymous
+
+    @property
+    def truncated(self) -> bool:
+        return any(p.hidden for p in self.prompts)
+
+    def prompt_by_id(self, prompt_id: int) -> PromptStory:
+        for p in self.prompts:
+            if p.prompt.id == prompt_id:
+                return p
+        raise KeyError(prompt_id)
+
+
+async def gather_story(store: Store, session: SessionRecord, *, limit: int = ARTICLE_LIMIT) -> Story:
+    prompts = await store.prompts(session.id)
+    timeline, totals = await _timeline(store, session, prompts)
+    people, per_participant = await store.recap_participants(session.id)
+    rankings: list[tuple[PromptRecord, tuple[RankedReply, ...]]] = []
+    for prompt in prompts:
+        ranked: tuple[RankedReply, ...] = ()
+        if prompt.id in totals:
+            ranked = (await rank_prompt(store, session.id, prompt.id, limit)).replies
+        rankings.append((prompt, ranked))
+    # yake and phrase matching are CPU work: off the event loop, so the bot keeps answering
+    # (Slack wants an ack within 3 s) while a big recap is built.
+    per_prompt, day = await asyncio.to_thread(_themes, rankings)
+    prompt_stories: list[PromptStory] = []
+    labels: dict[int, str] = {}
+    for (prompt, ranked), found in zip(rankings, per_prompt, strict=True):
+        shown = tuple(sorted(ranked, key=lambda r: (r.created_at, r.id)))
+        for index, reply in enumerate(shown, start=1):
+            labels[reply.id] = f"{prompt.position}.{index}"
+        replies, reactions = totals.get(prompt.id, (0, 0))
+        prompt_stories.append(
+            PromptStory(
+                prompt=prompt,
+                replies=replies,
+                participants=people.get(prompt.id, 0),
+                reactions=reactions,
+                ranked=ranked,
+                shown=shown,
+                themes=found.themes,
+                themes_from=found.read,
+            )
+        )
+    replies = sum(p.replies for p in prompt_stories)
+    return Story(
+        session=session,
+        prompts=tuple(prompt_stories),
+        replies=replies,
+        participants=sum(people for _, people in per_participant),
+        reactions=sum(p.reactions for p in prompt_stories),
+        per_participant=tuple(per_participant),
+        timeline=timeline,
+        themes=day,
+        theme_sample=ThemeSample(replies=sum(found.read for found in per_prompt), of=replies),
+        labels=labels,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _PromptThemes:
+    corpus: Corpus
+    themes: tuple[Theme, ...]
+    read: int
+
+
+def _themes(
+    rankings: Sequence[tuple[PromptRecord, tuple[RankedReply, ...]]],
+) -> tuple[list[_PromptThemes], tuple[DayTheme, ...]]:
+    budget = word_budget(sum(1 for _, ranked in rankings if ranked))
+    per_prompt = []
+    for _, ranked in rankings:
+        corpus = Corpus.of(ranked)
+        themes, read = prompt_themes(ranked, corpus, budget)
+        per_prompt.append(_PromptThemes(corpus=corpus, themes=themes, read=read))
+    day = day_themes(
+        [(prompt.id, found.themes) for (prompt, _), found in zip(rankings, per_prompt, strict=True)],
+        [(prompt.id, found.corpus) for (prompt, _), found in zip(rankings, per_prompt, strict=True)],
+    )
+    return per_prompt, day
+
+
+async def _timeline(
+    store: Store, session: SessionRecord, prompts: Sequence[PromptRecord]
+) -> tuple[Timeline, dict[int, tuple[int, int]]]:
+    """The day's timeline, and each prompt's (replies, reactions) counted on the way."""
+    tz = ZoneInfo(session.timezone)
+    start = session.started_at
+    last = await store.recap_last_reply_at(session.id)
+    end = max(last, start) if last else start
+    span = max((end - start).total_seconds(), 1.0)
+    width = next((w for w in _WIDTHS if span / w <= _MAX_BINS), _WIDTHS[-1])
+    # Align bins to the local clock (09:00, 09:15, …) whatever the zone's offset.
+    local = start.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    into_day = (local - midnight).total_seconds()
+    origin = (midnight + timedelta(seconds=width * math.floor(into_day / width))).astimezone(UTC)
+    bins = max(1, math.floor((end - origin).total_seconds() / width) + 1)
+    index = {p.id: i for i, p in enumerate(prompts)}
+    counts = [[0] * bins for _ in prompts]
+    totals: dict[int, tuple[int, int]] = {}
+    for prompt_id, bin_, n, reactions in await store.recap_time_bins(session.id, origin, float(width)):
+        replies, liked = totals.get(prompt_id, (0, 0))
+        totals[prompt_id] = (replies + n, liked + reactions)
+        if prompt_id in index:
+            # A reply stamped before the session began (clock skew) still counts, in the first bin.
+            counts[index[prompt_id]][min(max(bin_, 0), bins - 1)] += n
+    labels = tuple(local_time(origin + timedelta(seconds=width * i), session.timezone) for i in range(bins))
+    timeline = Timeline(
+        origin=origin,
+        width=timedelta(seconds=width),
+        labels=labels,
+        counts=tuple(tuple(row) for row in counts),
+    )
+    return timeline, totals
