@@ -217,26 +217,32 @@ class Engine:
                 return
             prompts = await self._store.prompts(session_id)
             prompt = next((p for p in prompts if p.id == prompt_id), None)
-            if prompt is None:
-                return
-            if prompt.state is PromptState.PENDING:
-                late = self._clock() - prompt.due_at
-                if not on_demand and late > self._settings.late_grace:
-                    if await self._store.set_prompt_state(prompt_id, [PromptState.PENDING], PromptState.MISSED):
-                        _log.warning("session %d: prompt %d missed (%s late)", session_id, prompt.position, late)
-                    return
-                if not await self._store.set_prompt_state(prompt_id, [PromptState.PENDING], PromptState.POSTING):
-                    return
-            elif prompt.state is not PromptState.POSTING:
-                return  # already posted (a duplicate wake-up) or no longer wanted
-            content = compose.prompt(session, prompt, len(prompts))
-            key = f"prompt:{prompt.position}"
-            if await self._deliver(session, key, content, prompt_id=prompt.id, thread=True):
-                await self._store.set_prompt_state(
-                    prompt_id, [PromptState.POSTING], PromptState.POSTED, at=self._clock()
-                )
+            if prompt is None or await self._send_prompt(session, prompt, len(prompts), on_demand=on_demand):
                 return
         self._retry_later(f"prompt:{prompt_id}", attempt, self._post_prompt, session_id, prompt_id, attempt + 1)
+
+    async def _send_prompt(
+        self, session: SessionRecord, prompt: PromptRecord, total: int, *, on_demand: bool = False
+    ) -> bool:
+        """Move a due prompt out: missed past the grace, else posting, then posted.
+
+        Returns False when the platform could not take it yet (the caller tries again later).
+        """
+        if prompt.state is PromptState.PENDING:
+            late = self._clock() - prompt.due_at
+            if not on_demand and late > self._settings.late_grace:
+                if await self._store.set_prompt_state(prompt.id, [PromptState.PENDING], PromptState.MISSED):
+                    _log.warning("session %d: prompt %d missed (%s late)", session.id, prompt.position, late)
+                return True
+            if not await self._store.set_prompt_state(prompt.id, [PromptState.PENDING], PromptState.POSTING):
+                return True  # another wake-up has it
+        elif prompt.state is not PromptState.POSTING:
+            return True  # already posted (a duplicate wake-up) or no longer wanted
+        content = compose.prompt(session, prompt, total)
+        if not await self._deliver(session, f"prompt:{prompt.position}", content, prompt_id=prompt.id, thread=True):
+            return False
+        await self._store.set_prompt_state(prompt.id, [PromptState.POSTING], PromptState.POSTED, at=self._clock())
+        return True
 
     async def _close(self, session_id: int, attempt: int = 0) -> None:
         async with self._locks[session_id]:
@@ -249,31 +255,40 @@ class Engine:
                 )
                 if not moved:
                     return
-            await self._drop_pending(session_id)
-            if await self._posted_everywhere(session, "recap"):
-                # A restart between posting the recap and recording the close: nothing to rebuild.
-                await self._store.set_session_state(
-                    session_id, [SessionState.CLOSING], SessionState.CLOSED, at=self._clock()
-                )
-                self._ended[session_id].set()
-                return
-            recap = await self._build_recap(self._store, session)
-            message = recap.message
-            if recap.attachments:
-                message = Message(
-                    title=message.title,
-                    body=message.body,
-                    sections=message.sections,
-                    attachments=message.attachments + recap.attachments,
-                )
-            if await self._deliver(session, "recap", message):
-                await self._store.set_session_state(
-                    session_id, [SessionState.CLOSING], SessionState.CLOSED, at=self._clock()
-                )
-                self._ended[session_id].set()
-                _log.info("session %d closed", session_id)
-                return
+            if await self._post_due_prompts(session):
+                await self._drop_pending(session_id)
+                if await self._post_recap(session):
+                    await self._store.set_session_state(
+                        session_id, [SessionState.CLOSING], SessionState.CLOSED, at=self._clock()
+                    )
+                    self._ended[session_id].set()
+                    _log.info("session %d closed", session_id)
+                    return
         self._retry_later(f"recap:{session_id}", attempt, self._close, session_id, attempt + 1)
+
+    async def _post_due_prompts(self, session: SessionRecord) -> bool:
+        """The day's due prompts go out before its recap, also when an outage held them back."""
+        prompts = await self._store.prompts(session.id)
+        now = self._clock()
+        for prompt in prompts:
+            due = prompt.state is PromptState.POSTING or (prompt.state is PromptState.PENDING and prompt.due_at <= now)
+            if due and not await self._send_prompt(session, prompt, len(prompts)):
+                return False
+        return True
+
+    async def _post_recap(self, session: SessionRecord) -> bool:
+        if await self._posted_everywhere(session, "recap"):
+            return True  # a restart between posting the recap and recording the close
+        recap = await self._build_recap(self._store, session)
+        message = recap.message
+        if recap.attachments:
+            message = Message(
+                title=message.title,
+                body=message.body,
+                sections=message.sections,
+                attachments=message.attachments + recap.attachments,
+            )
+        return await self._deliver(session, "recap", message)
 
     async def _posted_everywhere(self, session: SessionRecord, key: str) -> bool:
         posted = {p.channel for p in await self._store.posts(session.id) if p.key == key and p.posted}

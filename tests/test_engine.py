@@ -308,3 +308,18 @@ async def test_a_crash_between_post_and_record_is_found_not_reposted(tmp_path: P
         assert port.sent() == ["opening", "prompt:1", "recap"]
     finally:
         await close_rig(again)
+
+
+async def test_an_outage_through_the_recap_time_posts_every_prompt_then_the_recap(tmp_path: Path) -> None:
+    port = RecordingPort()
+    rig = await make_rig(tmp_path / "db", [offset_plan(prompts=("+1s", "+2s"), recap="+3s")], port=port)
+    try:
+        await rig.command("start")
+        port.fail_next = 10**6  # the platform goes down before the first prompt is due
+        await asyncio.sleep(3.5)  # …and stays down past the recap time
+        port.fail_next = 0
+        await rig.engine.wait_closed(1)
+        assert port.sent() == ["opening", "prompt:1", "prompt:2", "recap"]
+        assert [p.state for p in await rig.store.prompts(1)] == [PromptState.POSTED, PromptState.POSTED]
+    finally:
+        await close_rig(rig)

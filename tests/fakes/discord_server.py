@@ -149,6 +149,7 @@ class FakeDiscord:
         self.rate_limits: dict[int, bool] = {}  # Nth POST /channels/*/messages (1-based) -> global?
         self.resume_gateway_url: str | None = None  # READY's resume URL; None = this server
         self.refuse_threads = 0  # this many thread creations answer 403 Missing Permissions
+        self.outage = False  # while set, every REST call answers 503 (Discord's API down)
         self.identified_with: dict[str, Any] | None = None  # the last IDENTIFY payload
         self.connect_queries: list[dict[str, str]] = []
         self.uploads: dict[str, list[dict[str, Any]]] = {}  # message id -> files as received
@@ -546,6 +547,8 @@ class FakeDiscord:
         body = await self._body(request)
         call = Call(method=request.method, path=path, query=dict(request.query), body=body)
         self.calls.append(call)
+        if self.outage:
+            return self._json(call, {"message": "Service Unavailable", "code": 0}, status=503)
         webhook = path.startswith(("/webhooks/", "/interactions/"))
         if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
             return self._json(call, {"message": "401: Unauthorized", "code": 0}, status=401)

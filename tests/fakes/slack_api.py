@@ -62,6 +62,7 @@ class FakeSlack:
     # chat.postMessage call numbers whose connection is dropped after the message is stored
     drop_posts: set[int] = field(default_factory=set)
     socket_url: str | None = None  # what apps.connections.open hands out (default: our /socket)
+    outage: bool = False  # while set, every Web API call answers 503 (Slack down)
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
@@ -190,6 +191,8 @@ class FakeSlack:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(args.get("token", ""))
         self.calls.append(Call(method=method, args=args, token=token))
+        if self.outage:
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return _ok_false("invalid_auth")

@@ -1,0 +1,154 @@
+"""Platform outages and rate-limit storms: prompts and the recap are delayed, never lost nor doubled,
+and the bot keeps answering. The real adapters, engine and store against the fake platforms."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.base import Adapter
+from sessions.engine import Engine, EngineSettings
+from sessions.plans import Plan, PromptSpec, parse_time
+from sessions.records import PromptState, SessionState
+from storage.sqlite import SqliteStore
+from tests.discord.conftest import make_adapter
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_events import SlackSender, command_form
+from tests.slack.conftest import http_settings
+
+pytestmark = [pytest.mark.e2e]
+
+PLAN = Plan(
+    name="storm",
+    title="Stormy day",
+    intro="",
+    recap_at=parse_time("+4s"),
+    prompts=(PromptSpec(at=parse_time("+1s"), text="First?"), PromptSpec(at=parse_time("+2s"), text="Second?")),
+)
+QUICK_RETRIES = (0.25, 0.5, 1.0)  # the production schedule (1 s … 60 s) compressed for the test
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, adapter: Adapter, organisers: tuple[str, ...] = ()) -> AsyncIterator[Engine]:
+    store = await SqliteStore.open(tmp_path / "popup.db")
+    engine = Engine(
+        store=store,
+        ports={adapter.platform: adapter},
+        plans=[PLAN],
+        settings=EngineSettings(default_plan=PLAN.name, organisers=organisers, retry_delays=QUICK_RETRIES),
+    )
+    await adapter.start(engine)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+        await adapter.stop()
+        await store.close()
+
+
+async def _closed_as_planned(engine: Engine) -> None:
+    async with asyncio.timeout(10):  # commands are acknowledged before they are carried out
+        while await engine._store.get_session(1) is None:
+            await asyncio.sleep(0.05)
+    session = await asyncio.wait_for(engine.wait_closed(1), 30)
+    assert session.state is SessionState.CLOSED
+    prompts = await engine._store.prompts(1)
+    assert [p.state for p in prompts] == [PromptState.POSTED, PromptState.POSTED]
+
+
+def _slack_keys(fake: FakeSlack) -> Counter[tuple[str, int]]:
+    keys: Counter[tuple[str, int]] = Counter()
+    for message in fake.posts("CSTORM"):
+        payload = (message.get("metadata") or {}).get("event_payload") or {}
+        keys[(str(payload.get("key", "")).split(":", 3)[-1], int(payload.get("part", 0)))] += 1
+    return keys
+
+
+@pytest.mark.parametrize("fault", ["outage", "429 storm"])
+async def test_slack_down_or_rate_limiting_delays_but_never_loses_or_doubles(tmp_path: Path, fault: str) -> None:
+    fake = await FakeSlack(users={"UORG": "Org"}).start()
+    adapter = __import__("adapters.slack.adapter", fromlist=["SlackAdapter"]).SlackAdapter(
+        http_settings(fake), post_interval=0
+    )
+    try:
+        async with (
+            running(tmp_path, adapter) as engine,
+            SlackSender(f"http://127.0.0.1:{adapter.http_port}/slack/events") as sender,
+        ):
+            if fault == "429 storm":
+                fake.rate_limit_posts = set(range(2, 9))  # every post after the opening, seven times over
+            status, _ = await sender.command(
+                command_form("CSTORM", "UORG", "start", response_url=fake.response_url("start"))
+            )
+            assert status == 200
+            if fault == "outage":
+                await fake.wait_for(lambda: ("opening", 0) in _slack_keys(fake))
+                fake.outage = True  # down through both prompts and the recap time
+                await asyncio.sleep(1.5)
+                status, _ = await sender.command(
+                    command_form("CSTORM", "UORG", "status", response_url=fake.response_url("status"))
+                )
+                assert status == 200  # still acknowledging commands while Slack's API is down
+                await asyncio.sleep(3.0)
+                fake.outage = False
+            await _closed_as_planned(engine)
+        keys = _slack_keys(fake)
+        assert {k: n for k, n in keys.items() if n > 1} == {}
+        assert keys[("recap", 0)] == 1
+        assert {("opening", 0), ("prompt:1", 0), ("prompt:2", 0)} <= set(keys)
+        assert len(fake.calls_to("chat.postMessage")) < 60  # retries are bounded, not a hammering
+    finally:
+        await fake.stop()
+
+
+_MARKER = re.compile(r"Popup · ref ([0-9a-f]{16})(?: · (\d+)/(\d+))?")
+
+
+def _discord_markers(fake: FakeDiscord) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for message in fake.bot_posts():
+        for embed in message.get("embeds") or []:
+            if match := _MARKER.search(str((embed.get("footer") or {}).get("text", ""))):
+                found[match[0]] += 1
+    return found
+
+
+def _invalid(fake: FakeDiscord) -> int:
+    return sum(1 for call in fake.calls if call.status >= 400)
+
+
+@pytest.mark.parametrize("fault", ["outage", "global 429 storm"])
+async def test_discord_down_or_rate_limiting_delays_but_never_loses_or_doubles(tmp_path: Path, fault: str) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    adapter = make_adapter(fake, plan_names=[PLAN.name])
+    try:
+        async with running(tmp_path, adapter, organisers=("Organiser",)) as engine:
+            if fault == "global 429 storm":
+                fake.rate_limits = {n: n % 2 == 0 for n in range(2, 12)}  # global and per-route 429s
+            start: Any = await fake.invoke(fake.olga, "start")
+            for _ in range(200):
+                if start.followups:
+                    break
+                await asyncio.sleep(0.05)
+            if fault == "outage":
+                fake.outage = True
+                await asyncio.sleep(4.5)
+                fake.outage = False
+            await _closed_as_planned(engine)
+        markers = _discord_markers(fake)
+        assert {m: n for m, n in markers.items() if n > 1} == {}
+        assert len(markers) >= 4  # opening, two prompts, the recap
+        assert len(fake.threads) == 2
+        assert _invalid(fake) < 100  # far below Discord's 10,000 invalid requests per 10 minutes
+    finally:
+        await fake.close()
