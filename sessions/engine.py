@@ -47,6 +47,7 @@ from sessions.records import (
     ThreadTarget,
 )
 from sessions.store import Store
+from sessions.wakeups import Wakeups, finish_or_cancel
 
 if TYPE_CHECKING:
     # The recap pulls in matplotlib, yake and jinja2 (~0.45 s): loaded on the first recap, not at start-up.
@@ -93,7 +94,6 @@ class Engine:
         clock: Clock = utc_now,
         recap: RecapBuilder = build_recap,
     ) -> None:
-        from sessions.wakeups import Wakeups  # keeps APScheduler out of import-time of models
 
         self._store = store
         self._ports = dict(ports)
@@ -124,12 +124,7 @@ class Engine:
         Cancelling loses nothing: every step resumes from the database at the next start.
         """
         await self._wakeups.shutdown(grace)
-        tasks = list(self._tasks)
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await finish_or_cancel(self._tasks, grace)
 
     async def wait_closed(self, session_id: int) -> SessionRecord:
         """Wait until the session is closed or cancelled (for tests, the demo and benchmarks)."""

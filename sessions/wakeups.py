@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,12 +41,7 @@ class Wakeups:
         """
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        running = list(self._running)
-        if running:
-            _done, pending = await asyncio.wait(running, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await finish_or_cancel(self._running, grace)
 
     def at(self, job_id: str, when: datetime, wake: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Call ``wake(*args)`` at ``when`` (at once if it has passed); replaces a job of that id."""
@@ -84,3 +79,13 @@ class Wakeups:
                     self._running.discard(task)
 
         return run
+
+
+async def finish_or_cancel(tasks: Iterable[asyncio.Task[Any]], grace: float) -> None:
+    """Give ``tasks`` up to ``grace`` seconds to finish, then cancel what is left and wait for it."""
+    pending = set(tasks)
+    if pending:
+        _done, pending = await asyncio.wait(pending, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

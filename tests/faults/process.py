@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -73,3 +74,13 @@ class PopupProcess:
         if self._reader is not None:
             await self._reader
         return code
+
+
+async def wait_closed(db_path: Path, within: float = 30.0) -> None:
+    """Wait until the database says its one session is closed (read as another process would)."""
+    async with asyncio.timeout(within):
+        while True:
+            with sqlite3.connect(db_path) as db:
+                if db.execute("SELECT state FROM sessions").fetchall() == [("closed",)]:
+                    return
+            await asyncio.sleep(0.1)

@@ -20,7 +20,7 @@ import pytest
 
 from tests.fakes.discord_server import FakeDiscord
 from tests.faults.figures import FIGURES
-from tests.faults.process import PopupProcess
+from tests.faults.process import PopupProcess, wait_closed
 
 _MARKER = re.compile(r"Popup · ref ([0-9a-f]{16})(?: · (\d+)/(\d+))?")
 
@@ -67,15 +67,6 @@ def _is_recap(message: dict[str, Any]) -> bool:
     return any(str(e.get("title", "")).startswith("Recap") for e in message.get("embeds") or [])
 
 
-async def _closed(db_path: Path, within: float = 30.0) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            with sqlite3.connect(db_path) as db:
-                if db.execute("SELECT state FROM sessions").fetchall() == [("closed",)]:
-                    return
-            await asyncio.sleep(0.1)
-
-
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [3])
@@ -112,7 +103,7 @@ async def test_kill_and_restart_through_a_discord_session(tmp_path: Path, seed: 
             await popup.kill()
             kills += 1
             await popup.start()
-        await _closed(tmp_path / "popup.db")
+        await wait_closed(tmp_path / "popup.db")
         stop_talking.set()
         await traffic
         await popup.kill()  # once more after the recap: nothing may be posted again

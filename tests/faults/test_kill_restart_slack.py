@@ -21,7 +21,7 @@ import pytest
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_events import SIGNING_SECRET, SlackSender, command_form, event_callback, next_ts, reply_event
 from tests.faults.figures import FIGURES
-from tests.faults.process import PopupProcess, free_port
+from tests.faults.process import PopupProcess, free_port, wait_closed
 
 CHANNEL = "CFAULT"
 MEMBERS = [f"UMEMBER{i}" for i in range(6)]
@@ -78,15 +78,6 @@ def _prompt_threads(fake: FakeSlack) -> list[str]:
         if ":prompt:" in str(payload.get("key", "")) and payload.get("part", 0) == 0:
             threads.append(str(message["ts"]))
     return threads
-
-
-async def _closed(db_path: Path, within: float = 30.0) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            with sqlite3.connect(db_path) as db:
-                if db.execute("SELECT state FROM sessions").fetchall() == [("closed",)]:
-                    return
-            await asyncio.sleep(0.1)
 
 
 class Members:
@@ -163,7 +154,7 @@ async def test_kill_and_restart_through_a_slack_session(tmp_path: Path, seed: in
             await popup.kill()
             kills += 1
             await popup.start()
-            await _closed(tmp_path / "popup.db")
+            await wait_closed(tmp_path / "popup.db")
             members.stop()
             await traffic
         assert await popup.stop() == 0
