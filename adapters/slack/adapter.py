@@ -2,7 +2,9 @@
 
 It shares the engine's event loop. Inbound, bolt routes slash commands and events to two
 listeners here, which map payloads to neutral events (:mod:`adapters.slack.mapping`) and hand them
-to the engine. Outbound, the engine's :class:`~sessions.ports.ChatPort` calls go to
+to the engine. Over HTTP, event callbacks reach the event listener straight from the
+:class:`~adapters.slack.http_server.EventsServer` once their signature is checked, without bolt's
+routing (the same code, a fraction of the cost). Outbound, the engine's :class:`~sessions.ports.ChatPort` calls go to
 :class:`~adapters.slack.client.SlackPoster`.
 
 Acknowledgement, which Slack wants within 3 s:
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import re
 from collections import OrderedDict
@@ -31,8 +34,8 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.client import NameCache, SlackPoster, make_clients
-from adapters.slack.http_server import EventsServer
+from adapters.slack.client import NameCache, Responder, SlackPoster, make_clients
+from adapters.slack.http_server import EventsServer, NotStored
 from adapters.slack.mapping import PLATFORM, map_command, map_event, map_thread_message
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.render import escape
@@ -82,6 +85,7 @@ class SlackAdapter:
         self._writer, self._reader = make_clients(token=settings.bot_token, base_url=settings.api_base_url)
         self._poster = SlackPoster(writer=self._writer, reader=self._reader, pacer=ChannelPacer(post_interval))
         self._names = NameCache(self._reader)
+        self._responder = Responder()
         self._handler: EventHandler | None = None
         self._app: AsyncApp | None = None
         self._server: EventsServer | None = None
@@ -167,6 +171,7 @@ class SlackAdapter:
                     host=self._settings.host,
                     port=self._settings.port,
                     path=self._settings.path,
+                    events=self._on_event,  # event callbacks skip bolt (see EventsServer)
                 )
                 try:
                     await self._server.start()
@@ -198,6 +203,7 @@ class SlackAdapter:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._responder.close()
         self._app = None
         self._handler = None
 
@@ -234,6 +240,9 @@ class SlackAdapter:
         if command is None:
             _log.warning("slack: ignored a slash command without channel or user")
             return
+        url = body.get("response_url")
+        if isinstance(url, str) and url:
+            respond = functools.partial(self._responder.send, url)  # one kept-alive session for all
         self._spawn(self._run_command(command, respond))
 
     async def _run_command(self, command: CommandInvoked, respond: Any) -> None:
@@ -257,6 +266,8 @@ class SlackAdapter:
             _log.warning("slack: could not answer /popup %s (%s: %s)", command.name, type(error).__name__, error)
 
     async def _on_event(self, body: dict[str, Any]) -> None:
+        """Hand an ``event_callback`` body to the engine; return once it is stored, else raise
+        :class:`NotStored`. bolt's event listener, and the HTTP server's fast path."""
         identity = self._poster.identity
         event = map_event(body, bot_user_id=identity.user_id if identity else None)
         if event is None:
@@ -271,20 +282,19 @@ class SlackAdapter:
             task = self._spawn(self._deliver(event), report=False)
             if key is not None:
                 self._inflight[key] = task
-                task.add_done_callback(lambda done: self._settle(key, done))
-        done, _ = await asyncio.wait({task}, timeout=self._ack_budget)
-        if task in done:
+                task.add_done_callback(functools.partial(self._settle, key))
+        if await _finished_within(task, self._ack_budget):
             if not task.cancelled() and (error := task.exception()) is not None:
-                raise _NotStored(key) from error  # fails the request: Slack delivers the event again
+                raise NotStored(key) from error  # fails the request: Slack delivers the event again
         else:
             # Never acknowledge what is not yet durable: a crash now would lose it. Slack sends
             # it again, and the redelivery waits on (or finds done) the work already under way.
             task.add_done_callback(_report_failure)
-            raise _NotStored(key) from TimeoutError(f"not stored within {self._ack_budget:.1f} s")
+            raise NotStored(key) from TimeoutError(f"not stored within {self._ack_budget:.1f} s")
 
     async def _on_bolt_error(self, error: Exception) -> BoltResponse:
         """bolt's error handler, for its routing and our listeners alike."""
-        if isinstance(error, _NotStored):
+        if isinstance(error, NotStored):
             _log.warning("slack: event %s not stored (%r); answering 500 so Slack sends it again", error.key,
                          error.__cause__)
             return BoltResponse(status=500, body="")
@@ -298,8 +308,10 @@ class SlackAdapter:
         if handler is None:
             raise PopupError("slack: event arrived while the adapter is stopped")
         if isinstance(event, ReplyPosted):
-            name = await self._names.get(event.author.user_id)
-            event = dataclasses.replace(event, author=dataclasses.replace(event.author, display_name=name))
+            author = event.author
+            name = self._names.cached(author.user_id) or await self._names.get(author.user_id)
+            if name != author.display_name:
+                event = dataclasses.replace(event, author=dataclasses.replace(author, display_name=name))
         await handler.on_event(event)
 
     def _settle(self, key: str, task: asyncio.Task[None]) -> None:
@@ -334,12 +346,26 @@ def _bolt_logger() -> logging.Logger:
     return logger
 
 
-class _NotStored(Exception):
-    """The engine failed to store an event: the request must fail so Slack retries it."""
+async def _finished_within(task: asyncio.Task[None], budget: float) -> bool:
+    """Whether ``task`` is done within ``budget`` seconds (it goes on either way): what
+    ``asyncio.wait({task}, timeout=budget)`` does, without its sets and per-call closures."""
+    if task.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
 
-    def __init__(self, key: str | None) -> None:
-        super().__init__(f"event {key} not stored")
-        self.key = key
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_later(budget, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(wake)
+    return task.done()
 
 
 def _report_failure(task: asyncio.Task[Any]) -> None:

@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.mapping import thread_id
@@ -69,28 +70,88 @@ def _reason(error: BaseException) -> str:
 
 
 class NameCache:
-    """Display names from ``users.info``, remembered (bounded, least recently used evicted)."""
+    """Display names from ``users.info``, remembered (bounded, least recently used evicted).
+
+    Concurrent misses for one user (a burst of their replies, or a reply and Slack's retry of it)
+    share one ``users.info`` call.
+    """
 
     def __init__(self, reader: AsyncWebClient, *, size: int = 2048) -> None:
         self._reader = reader
         self._size = size
         self._names: OrderedDict[str, str] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[str | None]] = {}
+
+    def cached(self, user_id: str) -> str | None:
+        """The remembered name ("" if Slack has none for the user), or None: then :meth:`get` asks."""
+        name = self._names.get(user_id)
+        if name is not None:
+            self._names.move_to_end(user_id)
+        return name
 
     async def get(self, user_id: str, *, fallback: str = "") -> str:
-        if user_id in self._names:
-            self._names.move_to_end(user_id)
-            return self._names[user_id]
+        name = self.cached(user_id)
+        if name is None:
+            pending = self._pending.get(user_id)
+            if pending is not None:
+                name = await asyncio.shield(pending)  # shielded: one waiter giving up is not all
+            else:
+                pending = self._pending[user_id] = asyncio.get_running_loop().create_future()
+                try:
+                    name = await self._look_up(user_id)
+                finally:
+                    del self._pending[user_id]
+                    pending.set_result(name)  # None if this failed or was cancelled: ask again later
+        return name or fallback or user_id
+
+    async def _look_up(self, user_id: str) -> str | None:
+        """The name from ``users.info``, remembered; None if Slack could not be asked."""
         try:
             response = await self._reader.users_info(user=user_id)
         except _TRANSPORT_ERRORS as error:
             # Not cached: the next event tries again; meanwhile the id (or handle) stands in.
-            _log.warning("slack: users.info for %s failed (%s); using %r", user_id, _reason(error), fallback or user_id)
-            return fallback or user_id
-        name = _display_name(response.get("user")) or fallback or user_id
+            _log.warning("slack: users.info for %s failed (%s); using the id or handle", user_id, _reason(error))
+            return None
+        name = _display_name(response.get("user"))
         self._names[user_id] = name
         if len(self._names) > self._size:
             self._names.popitem(last=False)
         return name
+
+
+class Responder:
+    """Answers slash commands through their ``response_url`` over one kept-alive HTTP session.
+
+    bolt's ``respond`` builds a webhook client, an HTTP session and a TCP (and TLS) connection for
+    every answer; under load that costs more than the command itself. The message is the same
+    (``text`` and ``response_type`` as JSON), and so is the proxy: the SDK's, read from the
+    environment once (aiohttp's ``trust_env`` would read it, and ``~/.netrc``, on every request).
+    """
+
+    def __init__(self, *, timeout: float = 30.0) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._proxy = load_http_proxy_from_env(_log)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, response_url: str, *, text: str, response_type: str) -> None:
+        """Post the answer; raises :class:`DeliveryError` if it was not taken."""
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = aiohttp.ClientSession(timeout=self._timeout)
+        message = {"text": text, "response_type": response_type}
+        try:
+            async with session.post(response_url, json=message, proxy=self._proxy) as response:
+                await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise DeliveryError(f"response_url unreachable ({_reason(error)})") from error
+        if status >= 400:
+            raise DeliveryError(f"response_url answered {status}")
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
 
 def _display_name(user: object) -> str:
