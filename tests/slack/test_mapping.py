@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.slack.mapping import map_command, map_event, thread_id, ts_to_datetime
+from adapters.slack.mapping import map_command, map_event, map_thread_message, thread_id, ts_to_datetime
 from sessions.model import ReactionChanged, ReplyDeleted, ReplyEdited, ReplyPosted
 from tests.fakes import slack_events as ev
 
@@ -159,3 +159,6 @@ def test_mapping_never_raises_for_any_json(body: Any) -> None:
         assert event is None or isinstance(event, ReplyPosted | ReplyEdited | ReplyDeleted | ReactionChanged)
     command = map_command(body, at=NOW)
     assert command is None or command.name
+    for channel in ("C1", ""):  # back-fill maps conversations.replies messages one by one
+        reply = map_thread_message(channel, body, bot_user_id="UBOT")
+        assert reply is None or isinstance(reply, ReplyPosted)
