@@ -21,6 +21,7 @@ import aiohttp
 import discord
 from discord.http import Route
 
+from adapters.discord.backpressure import DEFAULT_MAX_IN_FLIGHT
 from adapters.discord.client import PopupClient
 from adapters.discord.commands import answer
 from adapters.discord.endpoints import Endpoints, apply_endpoints, pinned_gateway
@@ -77,12 +78,22 @@ class DiscordAdapter:
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
         backfill_limit: int = 1000,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        heartbeat_timeout: float = 60.0,
     ) -> None:
+        """``max_in_flight`` bounds the gateway events being handled at once: past it the client
+        stops reading the gateway until the engine has caught up (see
+        :mod:`adapters.discord.backpressure`). ``heartbeat_timeout`` is discord.py's: seconds
+        without any frame from the gateway (while reading) before it reconnects."""
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
         self._settings = settings
         self._plan_names = tuple(plan_names)
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
         self._backfill_limit = backfill_limit
+        self._max_in_flight = max_in_flight
+        self._heartbeat_timeout = heartbeat_timeout
         self._handler: EventHandler | None = None
         self._client: PopupClient | None = None
         self._endpoints: Endpoints | None = None
@@ -117,6 +128,8 @@ class DiscordAdapter:
             guild_ids=self._settings.guild_ids,
             guild_ready_timeout=self._guild_ready_timeout,
             resume_gateway=pinned_gateway(self._settings),
+            max_in_flight=self._max_in_flight,
+            heartbeat_timeout=self._heartbeat_timeout,
         )
         self._client = client
         try:

@@ -2,20 +2,27 @@
 
 The client knows Discord; the :class:`Sink` (the adapter) knows the engine. Events are raw ones
 (``on_raw_message_edit`` and friends) so that messages older than the client's cache, or in
-threads it never saw, still count.
+threads it never saw, still count; so the client keeps no message cache at all.
+
+Inbound events are bounded (:mod:`adapters.discord.backpressure`): discord.py runs each event
+handler as a task of its own, and once ``max_in_flight`` of them are unfinished the client reads
+no further gateway frame until they drain.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 import discord
 import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
+from adapters.discord.backpressure import DEFAULT_MAX_IN_FLIGHT, InboundGate
 from adapters.discord.commands import Runner, build_group
 from adapters.discord.mapping import (
     deletion,
@@ -48,6 +55,17 @@ def popup_intents() -> discord.Intents:
     return intents
 
 
+def _gated(ws: DiscordWebSocket, gate: InboundGate) -> Callable[[], Coroutine[Any, Any, None]]:
+    poll_event = ws.poll_event
+
+    async def gated_poll_event() -> None:
+        if not gate.is_open:
+            await gate.wait(ws)
+        await poll_event()
+
+    return gated_poll_event
+
+
 class PopupClient(discord.Client):
     def __init__(
         self,
@@ -58,13 +76,19 @@ class PopupClient(discord.Client):
         guild_ids: Sequence[int],
         guild_ready_timeout: float,
         resume_gateway: yarl.URL | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        heartbeat_timeout: float = 60.0,
     ) -> None:
+        self._gate = InboundGate(max_in_flight)  # before super().__init__, which assigns self.ws
+        self._ws: DiscordWebSocket | None = None
         super().__init__(
             intents=popup_intents(),
             # Belt and braces with the per-send setting and the escaping in render.py.
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
             chunk_guilds_at_startup=False,  # no members intent; members come with their messages
+            max_messages=None,  # raw events only: a message cache would just hold replies in memory
+            heartbeat_timeout=heartbeat_timeout,
         )
         self._sink = sink
         self._guild_ids = tuple(guild_ids)
@@ -95,6 +119,42 @@ class PopupClient(discord.Client):
                     "(see docs/run-on-discord.md)"
                 ) from exc
             _log.info("synced %d command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+
+    # -- backpressure ----------------------------------------------------------------------------
+
+    @property
+    def gate(self) -> InboundGate:
+        """The in-flight bound on inbound events (for diagnostics and tests)."""
+        return self._gate
+
+    @property  # type: ignore[override]
+    def ws(self) -> DiscordWebSocket | None:
+        return self._ws
+
+    @ws.setter
+    def ws(self, ws: DiscordWebSocket | None) -> None:
+        # discord.py's ``Client.connect`` assigns every new gateway websocket here, then loops on
+        # ``self.ws.poll_event()`` (one frame each). Holding that call back while too many events
+        # are in flight pauses reading without touching the rest of the connection logic; HELLO
+        # is read inside ``DiscordWebSocket.from_client``, before this assignment, so a new
+        # connection always gets as far as IDENTIFY/RESUME. (discord.py itself replaces ``send``
+        # on the instance the same way for debug events.)
+        if ws is not None and ws is not self._ws:
+            ws.poll_event = _gated(ws, self._gate)  # type: ignore[method-assign]
+        self._ws = ws
+
+    def _schedule_event(
+        self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        # The one place discord.py turns a dispatched event into a handler task: count the task
+        # until it is done (however it ends; a cancelled task counts as done).
+        task = super()._schedule_event(coro, event_name, *args, **kwargs)
+        self._gate.track(task)
+        return task
+
+    async def close(self) -> None:
+        self._gate.close()  # a paused connect loop must get to see the socket close
+        await super().close()
 
     def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
         # "connect" is dispatched from inside READY's parsing, right after discord.py stored the

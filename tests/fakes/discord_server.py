@@ -106,11 +106,16 @@ class GatewaySocket:
         async with self.lock:
             if self.ws.closed:
                 return
-            if self.compressor is None:
-                await self.ws.send_str(text)
-            else:  # zlib-stream: one shared deflate stream, each payload ends with a sync flush
-                data = self.compressor.compress(text.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
-                await self.ws.send_bytes(data)
+            try:
+                if self.compressor is None:
+                    await self.ws.send_str(text)
+                else:  # zlib-stream: one shared deflate stream, each payload ends with a sync flush
+                    data = self.compressor.compress(text.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+                    await self.ws.send_bytes(data)
+            except ConnectionResetError:
+                # The client went away mid-send (killed, say): as Discord would, treat it as a
+                # dropped connection. The dispatch is in the session log for a RESUME's replay.
+                return
 
 
 @dataclass
