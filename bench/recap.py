@@ -19,6 +19,7 @@ How it measures:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import random
 import resource
@@ -59,25 +60,27 @@ def _fragments(rng: random.Random, count: int) -> list[str]:
 
 
 def _rows(session_id: int, prompts: Sequence[tuple[int, float]], size: int, seed: int) -> Iterator[tuple[Any, ...]]:
+    """Replies as they would arrive: all prompts' threads interleaved, in time order."""
     rng = random.Random(seed)
     fragments = _fragments(rng, 4000)
     people = max(5, size // 20)
     counts = [int(size * share) for share in PROMPT_SHARES[: len(prompts)]]
     counts[0] += size - sum(counts)
-    n = 0
-    for (prompt_id, due), count in zip(prompts, counts, strict=True):
-        for _ in range(count):
-            n += 1
-            author = int(rng.paretovariate(1.2)) % people
-            parts = rng.randint(1, 4)
-            text = ". ".join(rng.choice(fragments) for _ in range(parts)).capitalize() + "."
-            reactions = 0 if rng.random() < 0.7 else min(80, int(rng.expovariate(0.35)) + 1)
-            created = due + min(rng.expovariate(1 / 2400), 6 * 3600)
-            deleted = created + 60 if rng.random() < 0.01 else None
-            yield (
-                session_id, prompt_id, "bench", "C1", f"m{session_id}-{n}", f"U{author}", f"Member {author}",
-                text, created, deleted, reactions,
-            )
+    # Each thread is busiest just after its prompt and trails off over the afternoon.
+    streams = [
+        [(created, prompt_id) for created in sorted(due + min(rng.expovariate(1 / 2400), 6 * 3600) for _ in range(n))]
+        for (prompt_id, due), n in zip(prompts, counts, strict=True)
+    ]
+    for n, (created, prompt_id) in enumerate(heapq.merge(*streams), start=1):
+        author = int(people * rng.random() ** 2)  # a few people write a lot, most write a little
+        parts = rng.randint(1, 4)
+        text = ". ".join(rng.choice(fragments) for _ in range(parts)).capitalize() + "."
+        reactions = 0 if rng.random() < 0.7 else min(80, int(rng.expovariate(0.35)) + 1)
+        deleted = created + 60 if rng.random() < 0.01 else None
+        yield (
+            session_id, prompt_id, "bench", "C1", f"m{session_id}-{n}", f"U{author}", f"Member {author}",
+            text, created, deleted, reactions,
+        )
 
 
 async def _create(path: Path, *, title: str, prompts: int) -> tuple[int, list[tuple[int, float]]]:
@@ -167,7 +170,8 @@ async def _measure(path: Path, warm_id: int, big_id: int) -> dict[str, Any]:
     try:
         warm = await store.get_session(warm_id)
         big = await store.get_session(big_id)
-        assert warm is not None and big is not None
+        assert warm is not None
+        assert big is not None
         await build_recap(store, warm)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
@@ -250,7 +254,7 @@ def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["--child"]:
         _child(int(argv[1]), Path(argv[2]))
         return 0
-    sizes = SIZES
+    sizes: tuple[int, ...] = SIZES
     if "--sizes" in argv:
         sizes = tuple(int(s) for s in argv[argv.index("--sizes") + 1].split(","))
     results = run(sizes)

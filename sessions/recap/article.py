@@ -60,13 +60,20 @@ def _escape_start(match: re.Match[str]) -> str:
     return f"{indent}{mark}\\" if mark[0].isdigit() else f"{indent}\\{mark}"
 
 
+# Anything md_escape would change; most short values (names, counts) have none of it.
+_NEEDS_ESCAPE = re.compile(r"[\\`*_\[\]<>&|~#\n\r\u2028\u2029\x85\x0b\x0c]|^[ \t]*(?:[+\-=]|\d+[.)])")
+
+
 def md_escape(value: object) -> str:
     """Plain text as inert Markdown (line breaks kept as soft breaks)."""
     if isinstance(value, MdSafe):
         return value
     if value is None:
         return ""
-    text = _NEWLINES.sub("\n", str(value))
+    text = str(value)
+    if not _NEEDS_ESCAPE.search(text):
+        return text
+    text = _NEWLINES.sub("\n", text)
     return "\n".join(_LINE_START.sub(_escape_start, _INLINE.sub(r"\\\1", line)) for line in text.split("\n"))
 
 
@@ -106,8 +113,8 @@ class ReplyView:
     id: int
     label: MdSafe  # "2.14": digits and a dot of our own making
     author: str  # "" in anonymous sessions
-    time: str
-    note: str  # " · 3 reactions · edited": our words only
+    time: MdSafe  # "09:14": our own digits
+    note: MdSafe  # " · 3 reactions · edited": our words only
     star: bool  # one of the prompt's highlights
     text: str
 
@@ -146,8 +153,8 @@ def article_view(story: Story) -> dict[str, Any]:
             id=reply.id,
             label=MdSafe(story.labels[reply.id]),
             author="" if story.anonymous else reply.author_name,
-            time=reply.created_at.astimezone(zone).strftime(clock),
-            note=note,
+            time=MdSafe(reply.created_at.astimezone(zone).strftime(clock)),
+            note=MdSafe(note),
             star=star,
             text=reply.text,
         )

@@ -18,7 +18,18 @@ from zoneinfo import ZoneInfo
 
 from sessions.compose import local_time
 from sessions.recap.ranking import RankedReply, rank_prompt
-from sessions.recap.themes import Corpus, DayTheme, Theme, ThemeSample, day_themes, prompt_themes, word_budget
+from sessions.recap.themes import (
+    PROMPT_THEMES,
+    Corpus,
+    DayTheme,
+    Theme,
+    ThemeSample,
+    choose_themes,
+    day_themes,
+    keyphrases,
+    sample_texts,
+    word_budget,
+)
 from sessions.records import PromptRecord, PromptState, SessionRecord
 from sessions.store import Store
 
@@ -166,14 +177,18 @@ def _themes(
     rankings: Sequence[tuple[PromptRecord, tuple[RankedReply, ...]]],
 ) -> tuple[list[_PromptThemes], tuple[DayTheme, ...]]:
     budget = word_budget(sum(1 for _, ranked in rankings if ranked))
-    per_prompt = []
-    for _, ranked in rankings:
-        corpus = Corpus.of(ranked)
-        themes, read = prompt_themes(ranked, corpus, budget)
-        per_prompt.append(_PromptThemes(corpus=corpus, themes=themes, read=read))
+    samples = [sample_texts(ranked, budget) for _, ranked in rankings]
+    found = [keyphrases(texts, PROMPT_THEMES) if texts else [] for texts in samples]
+    # Every candidate's words, so one pass per prompt indexes what both the prompt's and the
+    # day's themes will look up.
+    words = {w for phrases in found for phrase, _ in phrases for w in phrase.split()}
+    per_prompt: list[_PromptThemes] = []
+    for (_, ranked), phrases, texts in zip(rankings, found, samples, strict=True):
+        corpus = Corpus.of(ranked, words)
+        per_prompt.append(_PromptThemes(corpus=corpus, themes=choose_themes(phrases, corpus), read=len(texts)))
     day = day_themes(
-        [(prompt.id, found.themes) for (prompt, _), found in zip(rankings, per_prompt, strict=True)],
-        [(prompt.id, found.corpus) for (prompt, _), found in zip(rankings, per_prompt, strict=True)],
+        [tuple(phrase for phrase, _ in phrases) for phrases in found],
+        [(prompt.id, p.corpus) for (prompt, _), p in zip(rankings, per_prompt, strict=True)],
     )
     return per_prompt, day
 

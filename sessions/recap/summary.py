@@ -150,7 +150,10 @@ async def build_recap(store: Store, session: SessionRecord) -> Recap:
     md_name, html_name, chart_name = attachment_names(session)
     artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref=chart_name)
     _log.info(
-        "recap of session %d: %d replies, %d people, %d themes", session.id, story.replies, story.participants,
+        "recap of session %d: %d replies, %d people, %d themes",
+        session.id,
+        story.replies,
+        story.participants,
         len(story.themes),
     )
     return Recap(

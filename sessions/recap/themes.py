@@ -1,14 +1,15 @@
 """The themes of the day: keyphrases per prompt (yake) and the ones that ran through the day.
 
-yake is statistical and self-contained: no network, no model to download. It costs about 20 µs
+yake is statistical and self-contained: no network, no model to download. It costs 20-40 µs
 per word on this class of machine, so it reads a bounded sample: each prompt's best-liked replies
 (in ranking order, itself deterministic) up to a share of :data:`THEME_WORD_BUDGET`. Small and
 ordinary sessions fit whole; when they do not, :class:`ThemeSample` says how much was read and the
 article says so.
 
-Day themes are the prompt themes merged: a phrase ranks higher the more prompts' replies carry it,
-then the more replies carry it, then by its best yake rank. Each theme links to the replies that
-carry it (whole-word, case-insensitive), among the replies the article shows.
+Day themes come from every prompt's yake candidates: a phrase ranks higher the more prompts'
+replies carry it, then by its best yake rank, then the more replies carry it; said once is not a
+theme of the day. Each theme links to the replies that carry it (whole words, case-insensitive),
+among the replies the article shows.
 
 Determinism: yake's own ordering is by float score, and float sums over sets can differ in the last
 bit between processes (string hashing is salted), so scores are rounded to 9 significant digits and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import yake
@@ -28,14 +29,12 @@ from sessions.recap.ranking import RankedReply, stopwords
 
 _log = logging.getLogger(__name__)
 
-THEME_WORD_BUDGET = 8_000  # words read by yake per recap, shared among the prompts
-MIN_WORDS_PER_PROMPT = 600
+THEME_WORD_BUDGET = 6_000  # words read by yake per recap, shared among the prompts
+MIN_WORDS_PER_PROMPT = 500
 PROMPT_THEMES = 6
 DAY_THEMES = 8
-_MAX_NGRAM = 3
+_MAX_NGRAM = 2  # two-word phrases ("code review"); three cost a fifth more time
 _SENTENCE_END = ".!?…"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Theme:
     phrase: str
@@ -103,7 +102,11 @@ def keyphrases(texts: Sequence[str], top: int) -> list[tuple[str, float]]:
 
 def _meaningful(phrase: str) -> bool:
     words = phrase.split()
-    return bool(words) and any(len(w) >= 3 and not w.isdigit() for w in words) and len(phrase) >= 3
+    return (
+        bool(words)
+        and len(set(words)) == len(words)  # "learning learning" is an echo, not a theme
+        and any(len(w) >= 3 and not w.isdigit() for w in words)
+    )
 
 
 def _pattern(phrase: str) -> re.Pattern[str]:
@@ -117,47 +120,55 @@ _TOKEN = re.compile(r"\w+")
 @dataclass(frozen=True, slots=True)
 class Corpus:
     """Replies prepared once for phrase matching, best-liked first: ``(id, text, casefolded
-    text, its words)``. Most phrases are settled by a set lookup; a regex runs only to confirm
-    that a multi-word phrase's words stand together."""
+    text)`` and an index from each word to the positions of the replies holding it. A phrase's
+    candidates come from the index; a regex only confirms that a multi-word phrase's words stand
+    together."""
 
-    items: tuple[tuple[int, str, str, frozenset[str]], ...]
+    items: tuple[tuple[int, str, str], ...]
+    index: dict[str, list[int]]
 
     @classmethod
-    def of(cls, replies: Iterable[RankedReply]) -> Corpus:
+    def of(cls, replies: Iterable[RankedReply], words: Collection[str]) -> Corpus:
+        """Index only ``words`` (the candidates' words): a set intersection per reply, in C."""
+        wanted = frozenset(words)
         items = []
-        for r in replies:
+        index: dict[str, list[int]] = {w: [] for w in wanted}
+        for position, r in enumerate(replies):
             folded = r.text.casefold()
-            items.append((r.id, r.text, folded, frozenset(_TOKEN.findall(folded))))
-        return cls(tuple(items))
+            items.append((r.id, r.text, folded))
+            for word in wanted.intersection(_TOKEN.findall(folded)):
+                index[word].append(position)
+        return cls(tuple(items), index)
 
 
 def carriers(phrase: str, corpus: Corpus) -> list[int]:
     """Ids of the replies that carry ``phrase`` as whole words, best-liked first."""
     words = phrase.split()
-    if all(_TOKEN.fullmatch(w) for w in words):
-        needed = frozenset(words)
+    items = corpus.items
+    if all(_TOKEN.fullmatch(w) and w in corpus.index for w in words):
+        postings = sorted((corpus.index.get(w, []) for w in set(words)), key=len)
         if len(words) == 1:
-            return [rid for rid, _, _, tokens in corpus.items if needed <= tokens]
+            return [items[i][0] for i in postings[0]]
+        rest = [set(p) for p in postings[1:]]
         pattern = _pattern(phrase)
-        return [rid for rid, text, _, tokens in corpus.items if needed <= tokens and pattern.search(text)]
+        return [
+            items[i][0]
+            for i in postings[0]
+            if all(i in other for other in rest) and pattern.search(items[i][1])
+        ]
     # Words with inner punctuation ("don't", "e-mail"): a substring test, then the regex.
     pattern = _pattern(phrase)
     first = words[0]
-    return [rid for rid, text, folded, _ in corpus.items if first in folded and pattern.search(text)]
+    return [rid for rid, text, folded in items if first in folded and pattern.search(text)]
 
 
-def prompt_themes(
-    replies: Sequence[RankedReply], corpus: Corpus, budget: int
-) -> tuple[tuple[Theme, ...], int]:
-    """Themes of one prompt from its best-liked replies (best first), and how many were read."""
-    texts = sample_texts(replies, budget)
-    if not texts:
-        return (), 0
+def choose_themes(found: Sequence[tuple[str, float]], corpus: Corpus) -> tuple[Theme, ...]:
+    """A prompt's themes among yake's keyphrases for it, each with the replies that carry it."""
     themes: list[Theme] = []
-    for phrase, score in keyphrases(texts, PROMPT_THEMES):
+    for phrase, score in found:
         ids = carriers(phrase, corpus)
-        # A theme is something people shared: with enough replies, one mention is not a theme.
-        if not ids or (len(replies) >= 5 and len(ids) < 2):
+        # A theme is something people shared: past a couple of replies, one mention is not one.
+        if len(ids) < min(2, len(corpus.items) - 1) or not ids:
             continue
         # "culture" adds nothing next to "learning culture" when the same replies carry both.
         if any(_nested(phrase, t.phrase) and set(ids) == set(t.reply_ids) for t in themes):
@@ -165,22 +176,22 @@ def prompt_themes(
         themes.append(Theme(phrase=phrase, score=score, reply_ids=tuple(ids)))
         if len(themes) == PROMPT_THEMES:
             break
-    return tuple(themes), len(texts)
+    return tuple(themes)
 
 
-def day_themes(
-    per_prompt: Sequence[tuple[int, Sequence[Theme]]],
-    shown: Sequence[tuple[int, Corpus]],
-) -> tuple[DayTheme, ...]:
-    """Merge the prompts' themes into the day's: the ones carried under the most prompts first.
+def day_themes(candidates: Sequence[Sequence[str]], shown: Sequence[tuple[int, Corpus]]) -> tuple[DayTheme, ...]:
+    """The day's themes from every prompt's yake candidates: the ones carried under the most
+    prompts first, then by yake's best rank for them, then by the most replies.
 
-    ``per_prompt`` and ``shown`` are ``(prompt id, …)`` in timetable order.
+    ``candidates`` (best first, per prompt) and ``shown`` (``(prompt id, corpus)``) are in
+    timetable order.
     """
     best_rank: dict[str, int] = {}
-    for _, themes in per_prompt:
-        for rank, theme in enumerate(themes):
-            best_rank[theme.phrase] = min(rank, best_rank.get(theme.phrase, rank))
-    candidates: list[tuple[int, int, int, str, DayTheme]] = []
+    for phrases in candidates:
+        for rank, phrase in enumerate(phrases):
+            best_rank[phrase] = min(rank, best_rank.get(phrase, rank))
+    total = sum(len(corpus.items) for _, corpus in shown)
+    ranked: list[tuple[int, int, int, str, DayTheme]] = []
     for phrase, rank in best_rank.items():
         prompt_ids: list[int] = []
         reply_ids: list[int] = []
@@ -189,11 +200,13 @@ def day_themes(
             if ids:
                 prompt_ids.append(prompt_id)
                 reply_ids.extend(ids)
+        if len(reply_ids) < 2 and total > 2:
+            continue  # said once is not a theme of the day
         day = DayTheme(phrase=phrase, prompt_ids=tuple(prompt_ids), reply_ids=tuple(reply_ids))
-        candidates.append((-len(prompt_ids), -len(reply_ids), rank, phrase, day))
-    candidates.sort(key=lambda c: c[:4])
+        ranked.append((-len(prompt_ids), rank, -len(reply_ids), phrase, day))
+    ranked.sort(key=lambda c: c[:4])
     chosen: list[DayTheme] = []
-    for *_, day in candidates:
+    for *_, day in ranked:
         if any(_overlaps(day, other) for other in chosen):
             continue
         chosen.append(day)

@@ -1,0 +1,91 @@
+"""The JSON contract (DESIGN 4.1), the CSV shape, and the artifacts folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from sessions.recap.exports import CSV_COLUMNS, SCHEMA_VERSION, export, write_artifacts
+from storage.sqlite import SqliteStore
+from tests.recap.conftest import CHANNEL, sample_day
+
+
+async def test_json_contract(store: SqliteStore) -> None:
+    day = await sample_day(store)
+    deleted = list(day.texts)[-1]
+    await day.delete(deleted)
+    sink = io.StringIO()
+    await export(store, await day.fresh(), "json", sink)
+    data = json.loads(sink.getvalue())
+    assert data["schema_version"] == SCHEMA_VERSION == 1
+    replies = data["replies"]
+    assert len(replies) == len(day.texts) == 8  # deleted replies are left out
+    for reply in replies:
+        for key in ("id", "prompt", "author", "text", "created_at", "platform", "message_id"):
+            assert key in reply
+        assert reply["platform"] == CHANNEL.platform
+    assert {r["message_id"] for r in replies} == set(day.texts)
+    assert {r["text"] for r in replies} == set(day.texts.values())
+    assert deleted not in {r["message_id"] for r in replies}
+    ids = {r["id"] for r in replies}
+    # Highlights and themes refer to replies by id, and only to replies that are there.
+    assert data["highlights"]
+    assert all(set(h["reply_ids"]) <= ids for h in data["highlights"])
+    assert data["highlights"][0]["reply_ids"][0] == next(
+        r["id"] for r in replies if r["text"].startswith("Pairing with a mentor")
+    )
+    themes = data["themes"]
+    assert themes["day"]
+    assert all(set(t["reply_ids"]) <= ids for t in themes["day"])
+    assert all(set(t["reply_ids"]) <= ids for p in themes["prompts"] for t in p["themes"])
+    assert "text" not in json.dumps(data["highlights"])
+    assert "text" not in json.dumps(themes["day"])
+    prompts = {p["position"]: p for p in data["prompts"]}
+    assert {r["prompt"] for r in replies} <= set(prompts)
+    assert prompts[1]["replies"] + prompts[2]["replies"] + prompts[3]["replies"] == 8
+    assert data["participation"]["replies"] == 8
+    assert data["session"]["title"] == "Who makes learning culture?"
+    assert sum(b["replies"][0] for b in data["participation"]["timeline"]["bins"]) == prompts[1]["replies"]
+
+
+async def test_csv_has_one_row_per_reply(store: SqliteStore) -> None:
+    day = await sample_day(store)
+    sink = io.StringIO(newline="")
+    await export(store, await day.fresh(), "csv", sink)
+    rows = list(csv.reader(io.StringIO(sink.getvalue(), newline="")))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == 1 + len(day.texts)
+    by_text = {r[CSV_COLUMNS.index("text")]: r for r in rows[1:]}
+    row = by_text["Pairing with a mentor every week taught me more than any course."]
+    assert row[CSV_COLUMNS.index("author")] == "Person 1"
+    assert row[CSV_COLUMNS.index("reactions")] == "4"
+    assert row[CSV_COLUMNS.index("prompt")] == "1"
+
+
+async def test_md_and_html_exports(store: SqliteStore) -> None:
+    day = await sample_day(store)
+    session = await day.fresh()
+    md, html = io.StringIO(), io.StringIO()
+    await export(store, session, "md", md)
+    await export(store, session, "html", html)
+    assert md.getvalue().startswith("# Who makes learning culture?")
+    assert "chart.png" not in md.getvalue()  # no chart file travels with a single export
+    assert html.getvalue().startswith("<!doctype html>")
+    assert "data:image/png;base64," in html.getvalue()
+
+
+async def test_write_artifacts(store: SqliteStore, tmp_path: Path) -> None:
+    day = await sample_day(store)
+    folder = tmp_path / "deep" / "out"
+    paths = await write_artifacts(store, await day.fresh(), folder)
+    assert [p.name for p in paths] == ["article.md", "article.html", "chart.png", "session.json", "replies.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in paths)  # no partial files left
+    assert "![Chart: replies per prompt, and replies across the day](chart.png)" in (folder / "article.md").read_text(
+        encoding="utf-8"
+    )
+    data = json.loads((folder / "session.json").read_text(encoding="utf-8"))
+    assert len(data["replies"]) == 9
+    assert (folder / "replies.csv").read_bytes().count(b"\r\n") == 10
+    assert (folder / "chart.png").read_bytes().startswith(b"\x89PNG")
