@@ -125,3 +125,13 @@ def test_neutralise() -> None:
     assert neutralise("\r=1") == "'\r=1"
     assert neutralise("1=1") == "1=1"
     assert neutralise("") == ""
+
+
+async def test_right_to_left_names_and_replies_are_isolated(store: SqliteStore) -> None:
+    """A right-to-left name must not reorder the line it sits in (its reactions, its time)."""
+    day = await new_day(store, prompts=("What helps?",))
+    await day.reply(1, "قراءة الشيفرة مع زميل", author="U1", name="داليا", minutes=1)
+    recap = await build_recap(store, await day.fresh())
+    html = recap.attachments[1].data.decode()
+    assert '<bdi class="author">داليا</bdi>' in html
+    assert '<p class="text" dir="auto">قراءة الشيفرة مع زميل</p>' in html
