@@ -160,7 +160,8 @@ async def run_demo(out_dir: Path, *, stream: TextIO | None = None) -> int:
         await asyncio.gather(*crowd.tasks)
         written = await _write_artifacts(store, session.id, out_dir)
         print(f"\nArtifacts of session #{session.id} in {out_dir}/: " + ", ".join(p.name for p in written), file=stream)
-        print(f"Try: popup export {session.id} --format html --db {db_path}", file=stream)
+        popup = Path(sys.executable).parent / "popup"  # the venv's script, wherever the venv is
+        print(f"Try: {popup} export {session.id} --format html --db {db_path}", file=stream)
     finally:
         await console.stop()
         await engine.stop()
