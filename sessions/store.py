@@ -160,11 +160,14 @@ class Store(Protocol):
         ...
 
     def recap_ranked_rows(
-        self, session_id: int, prompt_id: int
+        self, session_id: int, prompt_id: int, *, best: int | None = None
     ) -> AsyncGenerator[list[tuple[int, int, int, float, int, str, str]], None]:
         """A prompt's standing replies in batches, most reactions first and then largest text
         first: ``(id, reactions, text size in UTF-8 bytes, created_at as UTC epoch seconds,
         edited 0/1, author_name, text)``.
+
+        With ``best``, rows with fewer reactions than the ``best``-th most reacted reply may be
+        left out: they cannot be among the ``best`` best whatever the ranking does after reactions.
 
         Consumers stop early once no later row can rank higher; close the generator then
         (``contextlib.aclosing``) so the cursor is released.

@@ -711,8 +711,10 @@ class SqliteStore:
 
     async def recap_last_reply_at(self, session_id: int) -> datetime | None:
         # One index probe per prompt (SQLite's min/max optimisation), whatever the session's size.
+        # Pinned to the index that has created_at after (session_id, prompt_id): with statistics
+        # for some indexes only (ANALYZE run before migration 0002), the planner may pick another.
         row = await self._one(
-            "SELECT max((SELECT max(r.created_at) FROM replies AS r "
+            "SELECT max((SELECT max(r.created_at) FROM replies AS r INDEXED BY replies_by_prompt_time "
             "WHERE r.session_id = p.session_id AND r.prompt_id = p.id)) FROM prompts AS p WHERE p.session_id = ?",
             (session_id,),
         )
@@ -748,32 +750,44 @@ class SqliteStore:
         return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     async def recap_participants(self, session_id: int) -> tuple[dict[int, int], list[tuple[int, int]]]:
-        span = await self._recap_id_range(session_id)
-        if span is None:
-            return {}, []
-        # One grouping of the session's replies by (author, prompt) answers both questions.
+        # One grouping of the session's replies by (author, prompt) answers both questions. It is
+        # read from replies_by_author_prompt alone (migration 0002), already in group order: no
+        # table rows and no sort: about 3x faster than scanning the rows and sorting them.
         rows = await self._all(
-            "WITH per AS MATERIALIZED (SELECT platform, author_id, prompt_id, count(*) AS n FROM replies "
-            f"WHERE id BETWEEN ? AND ? AND +session_id = ? AND {_STANDING} GROUP BY platform, author_id, prompt_id) "
+            "WITH per AS MATERIALIZED (SELECT platform, author_id, prompt_id, count(*) AS n "
+            f"FROM replies INDEXED BY replies_by_author_prompt WHERE session_id = ? AND {_STANDING} "
+            "GROUP BY platform, author_id, prompt_id) "
             "SELECT 0, prompt_id, count(*) FROM per GROUP BY prompt_id "
             "UNION ALL "
             "SELECT 1, n, count(*) FROM (SELECT sum(n) AS n FROM per GROUP BY platform, author_id) GROUP BY n",
-            (span[0], span[1], session_id),
+            (session_id,),
         )
         per_prompt = {int(r[1]): int(r[2]) for r in rows if r[0] == 0}
         distribution = sorted((int(r[1]), int(r[2])) for r in rows if r[0] == 1)
         return per_prompt, distribution
 
     async def recap_ranked_rows(
-        self, session_id: int, prompt_id: int
+        self, session_id: int, prompt_id: int, *, best: int | None = None
     ) -> AsyncGenerator[list[tuple[int, int, int, float, int, str, str]], None]:
         # Size in bytes, not length(): it is never below the character count and, unlike
         # length(), does not stop at a NUL, so it is a safe upper bound for the ranking's pruning.
+        floor = ""
+        params: tuple[int, ...] = (session_id, prompt_id)
+        if best is not None and best > 0:
+            # The best-th highest reaction count, walking replies_standing_by_reactions from the
+            # top (migration 0002): rows with fewer reactions can never make the best, so they are
+            # neither read nor sorted with their text (most of a big prompt's rows).
+            floor = (
+                "AND reactions >= ifnull((SELECT reactions FROM replies INDEXED BY replies_standing_by_reactions "
+                f"WHERE session_id = ? AND prompt_id = ? AND {_STANDING} ORDER BY reactions DESC "
+                "LIMIT 1 OFFSET ?), -9223372036854775808) "
+            )
+            params += (session_id, prompt_id, best - 1)
         async with self._db.execute(
             "SELECT id, reactions, length(CAST(text AS BLOB)) AS size, created_at, edited_at IS NOT NULL, "
-            f"author_name, text FROM replies WHERE session_id = ? AND prompt_id = ? AND {_STANDING} "
+            f"author_name, text FROM replies WHERE session_id = ? AND prompt_id = ? AND {_STANDING} {floor}"
             "ORDER BY reactions DESC, size DESC, created_at, id",
-            (session_id, prompt_id),
+            params,
         ) as cursor:
             while rows := await cursor.fetchmany(_FETCH_BATCH):
                 # Plain tuples already (no row_factory): no per-row conversion on the hot path.

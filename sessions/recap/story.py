@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sessions.compose import local_time
@@ -119,19 +120,48 @@ class Story:
         raise KeyError(prompt_id)
 
 
-async def gather_story(store: Store, session: SessionRecord, *, limit: int = ARTICLE_LIMIT) -> Story:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Counts:
+    """What SQLite counted, before any reply is read: enough for the chart."""
+
+    prompts: tuple[PromptRecord, ...]  # timetable order
+    timeline: Timeline
+    totals: Mapping[int, tuple[int, int]]  # prompt id -> (standing replies, their reactions)
+
+    def replies(self, prompt_id: int) -> int:
+        return self.totals.get(prompt_id, (0, 0))[0]
+
+
+async def gather_story(
+    store: Store,
+    session: SessionRecord,
+    *,
+    limit: int = ARTICLE_LIMIT,
+    on_counts: Callable[[Counts], object] | None = None,
+) -> Story:
+    """The story of ``session``; ``on_counts`` is called with the counts as soon as they are known
+    (the recap starts drawing its chart then, while the themes are still being found)."""
     prompts = await store.prompts(session.id)
-    timeline, totals = await _timeline(store, session, prompts)
-    people, per_participant = await store.recap_participants(session.id)
     rankings: list[tuple[PromptRecord, tuple[RankedReply, ...]]] = []
     for prompt in prompts:
-        ranked: tuple[RankedReply, ...] = ()
-        if prompt.id in totals:
-            ranked = (await rank_prompt(store, session.id, prompt.id, limit)).replies
-        rankings.append((prompt, ranked))
+        # Every prompt is asked (nothing is counted yet): one without standing replies costs an
+        # index probe and ranks none.
+        rankings.append((prompt, (await rank_prompt(store, session.id, prompt.id, limit)).replies))
     # yake and phrase matching are CPU work: off the event loop, so the bot keeps answering
-    # (Slack wants an ack within 3 s) while a big recap is built.
-    per_prompt, day = await asyncio.to_thread(_themes, rankings)
+    # (Slack wants an ack within 3 s) while a big recap is built. Meanwhile SQLite counts, in the
+    # store's thread and outside the GIL: the two overlap rather than follow each other. Ranking
+    # first and counting after keeps the long counting queries from holding up the ranking's.
+    theming = asyncio.ensure_future(asyncio.to_thread(_themes, rankings))
+    try:
+        timeline, totals = await _timeline(store, session, prompts)
+        if on_counts is not None:
+            on_counts(Counts(prompts=tuple(prompts), timeline=timeline, totals=totals))
+        people, per_participant = await store.recap_participants(session.id)
+        per_prompt, day = await theming
+    finally:
+        if not theming.done():
+            # A thread cannot be stopped: let it finish, and its result (or error) go.
+            theming.add_done_callback(_discard)
     prompt_stories: list[PromptStory] = []
     labels: dict[int, str] = {}
     for (prompt, ranked), found in zip(rankings, per_prompt, strict=True):
@@ -164,6 +194,11 @@ async def gather_story(store: Store, session: SessionRecord, *, limit: int = ART
         theme_sample=ThemeSample(replies=sum(found.read for found in per_prompt), of=replies),
         labels=labels,
     )
+
+
+def _discard(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass(frozen=True, slots=True)

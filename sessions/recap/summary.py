@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sessions.compose import local_day
 from sessions.model import Attachment, Message, Quote, Section
 from sessions.recap.article import article_view, render_html, render_markdown
-from sessions.recap.chart import render_chart
-from sessions.recap.story import PromptStory, Story, gather_story
+from sessions.recap.chart import chart_of_counts, render_chart
+from sessions.recap.story import Counts, PromptStory, Story, gather_story
 from sessions.records import SessionRecord
 from sessions.store import Store
 
@@ -63,9 +64,10 @@ def attachment_names(session: SessionRecord) -> tuple[str, str, str]:
     return f"{stem}-article.md", f"{stem}-article.html", f"{stem}-chart.png"
 
 
-def render_artifacts(story: Story, *, chart_ref: str | None) -> Artifacts:
-    """Chart, Markdown and HTML of a story (CPU work: callers run it in a thread)."""
-    chart = render_chart(story)
+def render_artifacts(story: Story, *, chart_ref: str | None, chart_png: bytes | None = None) -> Artifacts:
+    """Chart (unless already drawn), Markdown and HTML of a story (CPU work: callers run it in a
+    thread)."""
+    chart = render_chart(story) if chart_png is None else chart_png
     view = article_view(story)
     return Artifacts(
         markdown=render_markdown(story, chart_ref=chart_ref, view=view),
@@ -145,10 +147,29 @@ def _prompt_section(story: Story, p: PromptStory, quotes_each: int) -> Section:
     )
 
 
+def _discard(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 async def build_recap(store: Store, session: SessionRecord) -> Recap:
-    story = await gather_story(store, session)
+    charts: list[asyncio.Future[bytes]] = []
+
+    def draw(counts: Counts) -> None:
+        # The chart needs only the counts: drawn in a thread while the themes are found, it
+        # fills the time either thread spends waiting (on the store, on the GIL).
+        charts.append(asyncio.ensure_future(asyncio.to_thread(chart_of_counts, counts, session.timezone)))
+
+    try:
+        story = await gather_story(store, session, on_counts=draw)
+        chart_png = await charts[0] if charts else None
+    finally:
+        for chart in charts:
+            if not chart.done():
+                # A thread cannot be stopped: let it finish, and its result (or error) go.
+                chart.add_done_callback(_discard)
     md_name, html_name, chart_name = attachment_names(session)
-    artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref=chart_name)
+    artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref=chart_name, chart_png=chart_png)
     _log.info(
         "recap of session %d: %d replies, %d people, %d themes",
         session.id,

@@ -115,6 +115,12 @@ def _pattern(phrase: str) -> re.Pattern[str]:
 
 
 _TOKEN = re.compile(r"\w+")
+# _TOKEN.findall(text.casefold()) for ASCII text, in C: there \w is [A-Za-z0-9_] and casefold()
+# is lower(), so a bytes.translate that lowers the letters and blanks everything else, then
+# split(), gives the same words.
+_ASCII_TOKENS = bytes(
+    c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 or c == 95 else 32 for c in range(256)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +137,21 @@ class Corpus:
     def of(cls, replies: Iterable[RankedReply], words: Collection[str]) -> Corpus:
         """Index only ``words`` (the candidates' words): a set intersection per reply, in C."""
         wanted = frozenset(words)
+        # ASCII texts (most) are split in C: see _ASCII_TOKENS.
+        ascii_wanted = {w.encode(): w for w in wanted if w.isascii()}
+        ascii_keys = frozenset(ascii_wanted)
         items = []
         index: dict[str, list[int]] = {w: [] for w in wanted}
         for position, r in enumerate(replies):
-            folded = r.text.casefold()
-            items.append((r.id, r.text, folded))
-            for word in wanted.intersection(_TOKEN.findall(folded)):
-                index[word].append(position)
+            text = r.text
+            folded = text.casefold()
+            items.append((r.id, text, folded))
+            if text.isascii():
+                for key in ascii_keys.intersection(text.encode().translate(_ASCII_TOKENS).split()):
+                    index[ascii_wanted[key]].append(position)
+            else:
+                for word in wanted.intersection(_TOKEN.findall(folded)):
+                    index[word].append(position)
         return cls(tuple(items), index)
 
 
