@@ -102,17 +102,9 @@ def _database(args: argparse.Namespace) -> Path:
 
 
 def _storage_path(config_path: Path) -> Path:
-    # Listing or exporting needs no platform secrets: read the config without demanding them.
     from bot.config import load_config
 
-    return load_config(config_path, env=_NoSecrets()).storage_path
-
-
-class _NoSecrets(dict[str, str]):
-    """An environment in which every secret is "set", so enabled platforms do not stop an export."""
-
-    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
-        return {"SLACK_BOT_TOKEN": "xoxb-unused", "SLACK_APP_TOKEN": "xapp-unused"}.get(key, "unused")
+    return load_config(config_path, secrets=False).storage_path
 
 
 async def _sessions(db_path: Path) -> int:

@@ -6,6 +6,7 @@ and the offending value. Secrets come only from the environment and never appear
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -83,7 +84,9 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, secrets: bool = True) -> Config:
+    """Read and check ``path``. With ``secrets=False`` no platform secret is read or demanded:
+    for commands that only need the database (``popup sessions``, ``export``, ``backup``)."""
     source = Path(path)
     env = os.environ if env is None else env
     try:
@@ -113,8 +116,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         engine=engine,
         plans=plans,
         console=bool(root.sub("console").get("enabled", bool, False)),
-        slack=_slack(root.sub("slack"), env),
-        discord=_discord(root.sub("discord"), env),
+        slack=_slack(root.sub("slack"), env if secrets else None),
+        discord=_discord(root.sub("discord"), env if secrets else None),
     )
 
 
@@ -207,7 +210,7 @@ def _secret(env: Mapping[str, str], name: str, section: _Reader, *, prefix: str 
     return value
 
 
-def _slack(slack: _Reader, env: Mapping[str, str]) -> SlackSettings:
+def _slack(slack: _Reader, env: Mapping[str, str] | None) -> SlackSettings:
     enabled = slack.get("enabled", bool, False)
     mode = slack.get("mode", str, "socket")
     if mode not in ("socket", "http"):
@@ -231,15 +234,10 @@ def _slack(slack: _Reader, env: Mapping[str, str]) -> SlackSettings:
         path=path,
         api_base_url=base,
     )
-    if not enabled:
+    if not enabled or env is None:
         return settings
-    return SlackSettings(
-        enabled=True,
-        mode=settings.mode,
-        host=settings.host,
-        port=settings.port,
-        path=settings.path,
-        api_base_url=settings.api_base_url,
+    return dataclasses.replace(
+        settings,
         bot_token=_secret(env, "SLACK_BOT_TOKEN", slack, prefix="xoxb-"),
         signing_secret=_secret(env, "SLACK_SIGNING_SECRET", slack)
         if mode == "http"
@@ -248,7 +246,7 @@ def _slack(slack: _Reader, env: Mapping[str, str]) -> SlackSettings:
     )
 
 
-def _discord(discord: _Reader, env: Mapping[str, str]) -> DiscordSettings:
+def _discord(discord: _Reader, env: Mapping[str, str] | None) -> DiscordSettings:
     enabled = discord.get("enabled", bool, False)
     guild_ids: list[int] = []
     for index, value in enumerate(discord.get("guild_ids", list, [])):
@@ -266,5 +264,5 @@ def _discord(discord: _Reader, env: Mapping[str, str]) -> DiscordSettings:
         guild_ids=tuple(guild_ids),
         api_base_url=discord.get("api_base_url", str, "").rstrip("/"),
         gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
-        token=_secret(env, "DISCORD_TOKEN", discord) if enabled else "",
+        token=_secret(env, "DISCORD_TOKEN", discord) if enabled and env is not None else "",
     )

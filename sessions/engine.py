@@ -156,14 +156,14 @@ class Engine:
         if session.state is SessionState.CLOSING:
             await self._close(session.id)
             return
-        # What fell due while we were down, in timetable order, before anything new.
         now = self._clock()
+        if session.recap_at <= now:
+            await self._close(session.id)  # posts what fell due first, in order
+            return
+        # What fell due while we were down, in timetable order, before anything new.
         for prompt in await self._store.prompts(session.id):
             if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
                 await self._post_prompt(session.id, prompt.id)
-        if session.recap_at <= now:
-            await self._close(session.id)
-            return
         self._schedule(session, await self._store.prompts(session.id))
 
     async def _backfill(self, session: SessionRecord) -> None:

@@ -146,3 +146,12 @@ def test_the_cli_refuses_bad_usage_with_2() -> None:
         [sys.executable, "-m", "bot.cli", "export", "1"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
+
+
+def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> None:
+    text = GOOD + "[slack]\nenabled = true\n[discord]\nenabled = true\n"
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN is not set"):
+        load_config(write(tmp_path, text), env={})
+    config = load_config(write(tmp_path, text), env={}, secrets=False)
+    assert config.storage_path == tmp_path / "popup.db"
+    assert config.secrets == ()
