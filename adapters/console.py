@@ -64,7 +64,7 @@ class ConsoleAdapter:
         self.channel = ChannelRef(platform=PLATFORM, channel_id=channel_id)
         self.user = user or Member(platform=PLATFORM, user_id="you", display_name="you", is_admin=True)
         self._read_stdin = read_stdin
-        self._on_thread = on_thread
+        self.on_thread = on_thread  # called with each prompt thread it opens (the demo's crowd listens)
         self._handler: EventHandler | None = None
         # Ids must not repeat across restarts (the store keys threads and replies by them), so
         # each process numbers its messages under a prefix of its own start time.
@@ -124,8 +124,8 @@ class ConsoleAdapter:
         posted = Posted(message=message, thread=thread)
         self._posts[key] = posted
         self.newest_thread = thread
-        if self._on_thread is not None:
-            await self._on_thread(thread)
+        if self.on_thread is not None:
+            await self.on_thread(thread)
         return posted
 
     def _next_id(self) -> str:

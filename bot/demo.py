@@ -139,9 +139,9 @@ async def run_demo(out_dir: Path, *, stream: TextIO | None = None) -> int:
         stale.unlink(missing_ok=True)
     stream = stream or sys.stdout
     store = await SqliteStore.open(db_path)
-    crowd: _Crowd | None = None
-    console = ConsoleAdapter(out=stream, on_thread=lambda thread: crowd.on_thread(thread) if crowd else _noop())
+    console = ConsoleAdapter(out=stream)
     crowd = _Crowd(console)
+    console.on_thread = crowd.on_thread
     organiser = Member(platform="console", user_id="organiser", display_name="Organiser", is_admin=True)
     engine = Engine(
         store=store,
@@ -175,7 +175,3 @@ async def _write_artifacts(store: SqliteStore, session_id: int, out_dir: Path) -
     session = await store.get_session(session_id)
     assert session is not None
     return await write_artifacts(store, session, out_dir)
-
-
-async def _noop() -> None:
-    return None
