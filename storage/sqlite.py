@@ -135,8 +135,9 @@ class _Writer:
     committed in batches of at most ``_MAX_BATCH``, one transaction each.
     """
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, *, after_work: Callable[[], None] | None = None) -> None:
         self._db = db
+        self._after_work = after_work  # after each transaction, batch or statement: the checkpointer's cue
         self._loop = asyncio.get_running_loop()
         self._inbound: list[_Write] = []
         self._urgent: list[_Write] = []  # outbound-ledger writes: committed ahead of the inbound ones
@@ -172,6 +173,8 @@ class _Writer:
 
     async def _run(self) -> None:
         while True:
+            if self._after_work is not None:
+                self._after_work()
             if self._control:
                 item = self._control.popleft()
                 if isinstance(item, _Transaction):
@@ -260,6 +263,44 @@ class _Writer:
                 item.done.set_result(result)
 
 
+class _Checkpointer:
+    """Copies committed pages from the WAL into the database file, off the commit path.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages, so every
+    acknowledgement waiting on that commit waits for the copy too (tens of ms under load: the
+    Slack benchmark's p99). With it off on the writer, this runs a PASSIVE checkpoint on a
+    connection and thread of its own, at most every ``interval`` seconds while there are writes;
+    in WAL mode that runs alongside the writer and the readers and never blocks them.
+    """
+
+    def __init__(self, db: aiosqlite.Connection, interval: float = 1.0) -> None:
+        self._db = db
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Something was written: checkpoint unless one ran (or is running) lately."""
+        now = self._loop.time()
+        if now - self._last < self._interval or (self._task is not None and not self._task.done()):
+            return
+        self._last = now
+        self._task = asyncio.create_task(self._checkpoint(), name="popup-sqlite-checkpoint")
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)", ())
+        except sqlite3.Error as exc:  # the next one will catch up; the data is safe in the WAL
+            _log.warning("WAL checkpoint failed: %r", exc)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task
+        # The last connection to close (the writer) checkpoints what is left and removes the WAL.
+        await self._db.close()
+
+
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
@@ -345,10 +386,23 @@ _UPSERT_REACTION = (
 class SqliteStore:
     """:class:`sessions.store.Store` on one SQLite file. Open with :meth:`open`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: str,
+        *,
+        reader: aiosqlite.Connection | None = None,
+        checkpointer: aiosqlite.Connection | None = None,
+    ) -> None:
         self._db = db
+        # Reads go to a connection (and a thread) of their own, so a slow one (a status count, a
+        # recap over a big session) never holds up the commit that an acknowledgement waits for.
+        # In WAL mode a read sees every commit made before it starts, so awaiting a write and
+        # then reading still reads it. Only ":memory:" cannot be shared: it reads on the writer.
+        self._read = reader or db
         self._path = path
-        self._writer = _Writer(db)
+        self._checkpointer = _Checkpointer(checkpointer) if checkpointer is not None else None
+        self._writer = _Writer(db, after_work=self._checkpointer.poke if self._checkpointer else None)
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
@@ -371,10 +425,26 @@ class SqliteStore:
         except BaseException:
             await db.close()
             raise
-        return cls(db, target)
+        if target == ":memory:":
+            return cls(db, target)
+        helpers: list[aiosqlite.Connection] = []
+        try:
+            helpers.append(await _open_helper(target, query_only=True))
+            helpers.append(await _open_helper(target, query_only=False))
+            await db.execute("PRAGMA wal_autocheckpoint = 0")  # see _Checkpointer
+        except BaseException:
+            for helper in helpers:
+                await helper.close()
+            await db.close()
+            raise
+        return cls(db, target, reader=helpers[0], checkpointer=helpers[1])
 
     async def close(self) -> None:
         await self._writer.close()
+        if self._read is not self._db:
+            await self._read.close()
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await self._db.close()
 
     async def integrity_check(self) -> str:
@@ -392,10 +462,10 @@ class SqliteStore:
     # One trip to the database thread each (execute, fetch and close would be three).
 
     async def _all(self, sql: str, params: Params) -> list[sqlite3.Row]:
-        return list(await self._db.execute_fetchall(sql, params))
+        return list(await self._read.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Params) -> sqlite3.Row | None:
-        rows = await self._db.execute_fetchall(sql, params)
+        rows = await self._read.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
     # -- sessions and prompts ----------------------------------------------------------------
@@ -442,7 +512,7 @@ class SqliteStore:
         return rows[0] if rows else None
 
     async def active_session(self, channel: ChannelRef) -> SessionRecord | None:
-        session_id = await _active_session_id(self._db, channel)
+        session_id = await _active_session_id(self._read, channel)
         return None if session_id is None else await self.get_session(session_id)
 
     async def latest_session(self, channel: ChannelRef) -> SessionRecord | None:
@@ -668,16 +738,14 @@ class SqliteStore:
         return await self._writer.transaction(forget)
 
     async def session_stats(self, session_id: int) -> SessionStats:
+        # From the recap tallies (migration 0003): `/popup status` reads a row per prompt and
+        # minute and one per person, not every reply, however busy the session.
         per_prompt = await self._all(
-            f"SELECT prompt_id, count(*), coalesce(sum(reactions), 0) FROM replies "
-            f"WHERE session_id = ? AND {_STANDING} GROUP BY prompt_id",
+            "SELECT prompt_id, sum(replies), sum(reactions) FROM tally_by_minute "
+            "WHERE session_id = ? GROUP BY prompt_id",
             (session_id,),
         )
-        people = await self._one(
-            f"SELECT count(*) FROM (SELECT DISTINCT platform, author_id FROM replies "
-            f"WHERE session_id = ? AND {_STANDING})",
-            (session_id,),
-        )
+        people = await self._one("SELECT count(*) FROM tally_by_author WHERE session_id = ?", (session_id,))
         counts = {int(r[0]): int(r[1]) for r in per_prompt}
         return SessionStats(
             replies=sum(counts.values()),
@@ -697,7 +765,7 @@ class SqliteStore:
     async def iter_replies(self, session_id: int, *, prompt_id: int | None = None) -> AsyncIterator[ReplyRecord]:
         prompt_ids: Iterable[int] = [p.id for p in await self.prompts(session_id)] if prompt_id is None else [prompt_id]
         for pid in prompt_ids:
-            async with self._db.execute(
+            async with self._read.execute(
                 f"SELECT {_REPLY_COLUMNS} FROM replies WHERE session_id = ? AND prompt_id = ? "
                 f"AND {_STANDING} ORDER BY created_at, id",
                 (session_id, pid),
@@ -736,6 +804,26 @@ class SqliteStore:
     ) -> list[tuple[int, int, int, int]]:
         if width_seconds <= 0:
             raise ValueError("width_seconds must be positive")
+        start = _ts(origin)
+        if width_seconds % 60 or start % 60:
+            # Bins that split a minute (a demo's 10 s, an origin off the minute): from the rows.
+            return await self._recap_time_bins_scan(session_id, start, width_seconds)
+        # Whole minutes from a minute boundary: each minute of tally_by_minute (migration 0003)
+        # falls in one bin, so a day is at most 1,440 tally rows a prompt however many replies it
+        # had. Integer floor division, spelled out: negative bins (replies stamped before the
+        # origin) need it, and SQLite's / and % truncate towards zero.
+        rows = await self._all(
+            "SELECT prompt_id, (d - (d % ?2 + ?2) % ?2) / ?2 AS bin, sum(replies), sum(reactions) "
+            "FROM (SELECT prompt_id, minute - ?1 AS d, replies, reactions FROM tally_by_minute "
+            "WHERE session_id = ?3) GROUP BY prompt_id, bin ORDER BY prompt_id, bin",
+            (int(start // 60), int(width_seconds // 60), session_id),
+        )
+        return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def _recap_time_bins_scan(
+        self, session_id: int, start: float, width_seconds: float
+    ) -> list[tuple[int, int, int, int]]:
+        """:meth:`recap_time_bins` read from the replies themselves: any origin, any width."""
         span = await self._recap_id_range(session_id)
         if span is None:
             return []
@@ -745,21 +833,19 @@ class SqliteStore:
             "FROM (SELECT prompt_id, reactions, (created_at - ?) / ? AS x FROM replies "
             f"WHERE id BETWEEN ? AND ? AND +session_id = ? AND {_STANDING}) GROUP BY prompt_id, bin "
             "ORDER BY prompt_id, bin",
-            (_ts(origin), float(width_seconds), span[0], span[1], session_id),
+            (start, float(width_seconds), span[0], span[1], session_id),
         )
         return [(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     async def recap_participants(self, session_id: int) -> tuple[dict[int, int], list[tuple[int, int]]]:
-        # One grouping of the session's replies by (author, prompt) answers both questions. It is
-        # read from replies_by_author_prompt alone (migration 0002), already in group order: no
-        # table rows and no sort: about 3x faster than scanning the rows and sorting them.
+        # Both answers are kept counted by triggers (migration 0003): people per prompt is a row
+        # per prompt, the distribution a GROUP BY over a row per person. Grouping the replies by
+        # (person, prompt) here instead, even from the covering index replies_by_author_prompt,
+        # walks every reply: 40x slower on a million of them, most of the recap's counting.
         rows = await self._all(
-            "WITH per AS MATERIALIZED (SELECT platform, author_id, prompt_id, count(*) AS n "
-            f"FROM replies INDEXED BY replies_by_author_prompt WHERE session_id = ? AND {_STANDING} "
-            "GROUP BY platform, author_id, prompt_id) "
-            "SELECT 0, prompt_id, count(*) FROM per GROUP BY prompt_id "
+            "SELECT 0, prompt_id, people FROM tally_by_prompt WHERE session_id = ?1 "
             "UNION ALL "
-            "SELECT 1, n, count(*) FROM (SELECT sum(n) AS n FROM per GROUP BY platform, author_id) GROUP BY n",
+            "SELECT 1, replies, count(*) FROM tally_by_author WHERE session_id = ?1 GROUP BY replies",
             (session_id,),
         )
         per_prompt = {int(r[1]): int(r[2]) for r in rows if r[0] == 0}
@@ -783,7 +869,7 @@ class SqliteStore:
                 "LIMIT 1 OFFSET ?), -9223372036854775808) "
             )
             params += (session_id, prompt_id, best - 1)
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT id, reactions, length(CAST(text AS BLOB)) AS size, created_at, edited_at IS NOT NULL, "
             f"author_name, text FROM replies WHERE session_id = ? AND prompt_id = ? AND {_STANDING} {floor}"
             "ORDER BY reactions DESC, size DESC, created_at, id",
@@ -792,6 +878,19 @@ class SqliteStore:
             while rows := await cursor.fetchmany(_FETCH_BATCH):
                 # Plain tuples already (no row_factory): no per-row conversion on the hot path.
                 yield cast("list[tuple[int, int, int, float, int, str, str]]", list(rows))
+
+
+async def _open_helper(target: str, *, query_only: bool) -> aiosqlite.Connection:
+    """A second connection to the writer's file: the reader, or the checkpointer."""
+    helper = await aiosqlite.connect(target, isolation_level=None)
+    try:
+        if query_only:
+            await helper.execute("PRAGMA query_only = ON")  # a read path that writes is a bug: fail loudly
+        await helper.execute("PRAGMA busy_timeout = 5000")
+    except BaseException:
+        await helper.close()
+        raise
+    return helper
 
 
 def _create_private_file(target: str) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -326,3 +328,46 @@ async def test_forget_covers_replies_still_queued_when_it_is_asked(
     await asyncio.gather(*queued)
     assert removed == 300
     assert await texts(store, sid) == []
+
+
+async def test_reads_on_their_own_connection_see_each_awaited_write(
+    store: SqliteStore, running: tuple[int, int, int]
+) -> None:
+    sid, p1, _ = running
+    for i in range(1, 41):
+        await store.add_reply(reply(sid, p1, f"r{i}", f"t{i}"))
+        assert (await store.session_stats(sid)).replies == i
+
+
+async def test_the_read_connection_refuses_to_write(store: SqliteStore, running: tuple[int, int, int]) -> None:
+    sid, _, _ = running
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store._all("DELETE FROM replies WHERE session_id = ?", (sid,))
+
+
+async def test_checkpoints_reach_the_database_file_without_the_commit_doing_them(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    store = await SqliteStore.open(path)
+    try:
+        assert list(await store._db.execute_fetchall("PRAGMA wal_autocheckpoint", ())) == [(0,)]
+        session = await store.create_session(new_session())
+        assert session is not None
+        prompt = (await store.prompts(session.id))[0]
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        checkpointer._interval = 0.0
+        await asyncio.gather(*(store.add_reply(reply(session.id, prompt.id, f"m{i}")) for i in range(500)))
+        await store.add_reply(reply(session.id, prompt.id, "last"))  # pokes the checkpointer
+        assert checkpointer._task is not None
+        await checkpointer._task
+        # The database file alone, without its WAL, already holds the replies.
+        alone = tmp_path / "alone.db"
+        alone.write_bytes(path.read_bytes())
+        with contextlib.closing(sqlite3.connect(alone)) as copy:
+            assert copy.execute("SELECT count(*) FROM replies").fetchone()[0] >= 500
+    finally:
+        await store.close()
+    # The last connection to close checkpoints the rest and removes the WAL.
+    assert not (tmp_path / "wal.db-wal").exists()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT count(*) FROM replies").fetchone()[0] == 501
