@@ -50,7 +50,7 @@ from sessions.store import Store
 from sessions.wakeups import Wakeups, finish_or_cancel
 
 if TYPE_CHECKING:
-    # The recap pulls in matplotlib, yake and jinja2 (~0.45 s): loaded on the first recap, not at start-up.
+    # The recap pulls in jinja2 and Pillow (~0.1 s): loaded on the first recap, not at start-up.
     from sessions.recap import Recap
 
 _log = logging.getLogger(__name__)

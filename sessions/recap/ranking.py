@@ -1,9 +1,9 @@
 """Which replies the community liked most: reactions first, then substance, deterministically.
 
 "Substance" is the number of distinct meaningful words in a reply (three letters or more, not a
-stopword, case-folded). Unlike raw length it does not reward repetition or padding: "yes yes yes
-yes" has no more substance than "yes". Ties after that go to the earlier reply, then the lower id,
-so the ranking never depends on the order rows happen to arrive in.
+stopword, case-folded). Unlike raw length it does not reward repetition or padding: "mentor mentor
+mentor" has no more substance than "mentor". Ties after that go to the earlier reply, then the
+lower id, so the ranking never depends on the order rows happen to arrive in.
 
 The store streams a prompt's replies most-reacted first and, within equal reactions, largest first
 (by size in bytes). A reply of ``n`` bytes has at most ``n`` characters and so at most
@@ -15,41 +15,24 @@ most replies share a reaction count, that is long before the end of the prompt.
 from __future__ import annotations
 
 import heapq
-import logging
 import re
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from importlib import resources
 
+from sessions.recap.stopwords import STOPWORDS
 from sessions.store import Store
-
-_log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]{3,}")
 _MIN_WORD = 3
 
-# Used when the stopword list shipped with yake cannot be read; the point is only to keep
-# "the", "and", "that" from counting as substance.
-_FALLBACK = (
-    "the and for that this with you are was were have has had not but all any can her his its our "
-    "out they them then than there their what when where which who will would could should about "
-    "into from just like also very more most some such only over your been being did does doing"
-)
-_FALLBACK_STOPWORDS = frozenset(_FALLBACK.split())
 
-
-@cache
 def stopwords() -> frozenset[str]:
-    """English stopwords (yake's own list, so themes and ranking agree on what is filler)."""
-    try:
-        text = (resources.files("yake.core") / "StopwordsList" / "stopwords_en.txt").read_text(encoding="utf-8")
-    except (OSError, ModuleNotFoundError):  # pragma: no cover - yake is a dependency
-        _log.warning("yake's stopword list is unavailable; using a short built-in one")
-        return _FALLBACK_STOPWORDS
-    return frozenset(w.strip().casefold() for w in text.splitlines() if w.strip()) | _FALLBACK_STOPWORDS
+    """English stopwords (:mod:`sessions.recap.stopwords`): themes read the same, so that ranking
+    and themes agree on what is filler."""
+    return STOPWORDS
 
 
 def substance(text: str) -> int:

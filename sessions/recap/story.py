@@ -36,7 +36,10 @@ from sessions.store import Store
 
 _log = logging.getLogger(__name__)
 
-ARTICLE_LIMIT = 2000  # replies per prompt in the article; the exports hold every one
+# Replies per prompt in the article; the exports hold every one. A prompt of a community's day
+# rarely draws more, so nearly every article is whole; past it the article is a reading of the best
+# liked (it says how many more there are), not a 4 MB page that nobody reads to the end.
+ARTICLE_LIMIT = 500
 HIGHLIGHTS = 3  # quoted per prompt in the recap message
 _MAX_BINS = 48
 # Bin widths for "replies across the day", in seconds: seconds for a compressed demo session,
@@ -53,7 +56,7 @@ class PromptStory:
     ranked: tuple[RankedReply, ...]  # the best replies, best first (at most ARTICLE_LIMIT)
     shown: tuple[RankedReply, ...]  # the same replies in the order they were posted
     themes: tuple[Theme, ...]
-    themes_from: int  # replies yake read for this prompt's themes
+    themes_from: int  # replies read for this prompt's themes
 
     @property
     def highlights(self) -> tuple[RankedReply, ...]:
@@ -147,7 +150,7 @@ async def gather_story(
         # Every prompt is asked (nothing is counted yet): one without standing replies costs an
         # index probe and ranks none.
         rankings.append((prompt, (await rank_prompt(store, session.id, prompt.id, limit)).replies))
-    # yake and phrase matching are CPU work: off the event loop, so the bot keeps answering
+    # Keyphrases and phrase matching are CPU work: off the event loop, so the bot keeps answering
     # (Slack wants an ack within 3 s) while a big recap is built. Meanwhile SQLite counts, in the
     # store's thread and outside the GIL: the two overlap rather than follow each other. Ranking
     # first and counting after keeps the long counting queries from holding up the ranking's.
