@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import emit, flag, peak_rss_mb, plan
+from bot.loop import run as run_loop
+from bot.loop import settle_heap
 
 PROMPTS = 5
 USERS = 300
@@ -105,6 +107,7 @@ async def _bot(folder: Path, replies: int) -> dict[str, Any]:
     try:
         await adapter.start(engine)
         await engine.start()
+        settle_heap()  # as `popup run` does once started
         answer = await engine.on_command(
             CommandInvoked(
                 channel=ChannelRef(platform="discord", channel_id=str(info["channel_id"])),
@@ -151,7 +154,7 @@ async def _bot(folder: Path, replies: int) -> dict[str, Any]:
 
 def run(replies: int = 30_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="popup-bench-discord-") as tmp:
-        return asyncio.run(_bot(Path(tmp), replies))
+        return run_loop(_bot(Path(tmp), replies))
 
 
 def report(r: dict[str, Any]) -> str:
@@ -165,7 +168,7 @@ def report(r: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--fake"]:
-        asyncio.run(_fake_main())
+        run_loop(_fake_main())
         return 0
     results = run(replies=flag("replies", 30_000))
     print(report(results), flush=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Rig, emit, flag, open_rig, percentile, plan, raw_connection
+from bot.loop import run as run_loop
 from sessions.model import Member, MessageRef, ReplyPosted, ThreadRef
 
 PROMPTS = 5
@@ -190,7 +191,7 @@ async def run_async(replies: int, concurrency: int, rate: float, seconds: float,
 def run(
     replies: int = 50_000, concurrency: int = 500, rate: float = 2_000, seconds: float = 5.0, rounds: int = 2
 ) -> dict[str, Any]:
-    return asyncio.run(run_async(replies, concurrency, rate, seconds, rounds))
+    return run_loop(run_async(replies, concurrency, rate, seconds, rounds))
 
 
 def report(r: dict[str, Any]) -> str:

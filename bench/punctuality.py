@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.common import Rig, emit, open_rig, percentile, plan
 from bench.ingest import MEMBERS, PROMPTS, TEXT, bench_plan
+from bot.loop import run as run_loop
 from sessions.model import Member, MessageRef, ReplyPosted, ThreadRef
 
 SESSIONS = 20
@@ -106,7 +107,7 @@ async def run_async(sessions: int, concurrency: int, per_session: int) -> dict[s
 
 
 def run(sessions: int = SESSIONS, concurrency: int = 500, per_session: int = PER_SESSION) -> dict[str, Any]:
-    return asyncio.run(run_async(sessions, concurrency, per_session))
+    return run_loop(run_async(sessions, concurrency, per_session))
 
 
 def report(r: dict[str, Any]) -> str:

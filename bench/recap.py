@@ -12,7 +12,7 @@ How it measures:
   (triggers and indexes included). Reaction counts go straight into ``replies.reactions``, the
   column the reaction triggers maintain (70% of replies have none, the rest a long tail).
 * Each size is measured in a child process of its own, so peak RSS figures don't mix; the child
-  first builds the recap of a tiny session, so one-off costs (imports, matplotlib's font cache,
+  first builds the recap of a tiny session, so one-off costs (imports, loading the chart's fonts,
   template compilation) are not charged to the big one.
 """
 

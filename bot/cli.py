@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
+from bot.loop import run as run_loop
 from sessions.errors import ConfigError, PopupError, StorageError
 
 _log = logging.getLogger(__name__)
@@ -65,22 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
             from bot.demo import run_demo
 
-            return asyncio.run(run_demo(args.out))
+            return run_loop(run_demo(args.out))
         if args.command == "run":
             from bot.app import run_until_signalled
             from bot.config import load_config
 
             config = load_config(args.config)
             setup_logging(args.log_level, config.secrets)
-            asyncio.run(run_until_signalled(config))
+            run_loop(run_until_signalled(config))
             return 0
         setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
         if args.command == "sessions":
-            return asyncio.run(_sessions(_database(args)))
+            return run_loop(_sessions(_database(args)))
         if args.command == "export":
-            return asyncio.run(_export(_database(args), args.session_id, args.format, args.out))
+            return run_loop(_export(_database(args), args.session_id, args.format, args.out))
         if args.command == "backup":
-            return asyncio.run(_backup(_database(args), args.out))
+            return run_loop(_backup(_database(args), args.out))
     except (ConfigError, StorageError) as exc:
         print(f"popup: error: {exc}", file=sys.stderr)
         return 2
