@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.loop import settle_heap
+from bot.loop import tune_for_serving
 from sessions.engine import Engine, EngineSettings
 from sessions.model import ChannelRef, CommandInvoked, Member, Message, MessageRef, Posted, ThreadRef
 from sessions.plans import Plan, PromptSpec, parse_time
@@ -129,7 +129,7 @@ async def open_rig(db_path: Path, plans: Sequence[Plan]) -> Rig:
         settings=EngineSettings(default_plan=plans[0].name),
     )
     await engine.start()
-    settle_heap()  # as `popup run` does once started
+    tune_for_serving()  # as `popup run` does once started
     return Rig(store=store, port=port, engine=engine)
 
 

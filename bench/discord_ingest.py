@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.common import emit, flag, peak_rss_mb, plan
 from bot.loop import run as run_loop
-from bot.loop import settle_heap
+from bot.loop import tune_for_serving
 
 PROMPTS = 5
 USERS = 300
@@ -107,7 +107,7 @@ async def _bot(folder: Path, replies: int) -> dict[str, Any]:
     try:
         await adapter.start(engine)
         await engine.start()
-        settle_heap()  # as `popup run` does once started
+        tune_for_serving()  # as `popup run` does once started
         answer = await engine.on_command(
             CommandInvoked(
                 channel=ChannelRef(platform="discord", channel_id=str(info["channel_id"])),

@@ -2,7 +2,7 @@
 
 The bot side is the real thing: slack-bolt's ``AsyncApp`` behind the adapter's aiohttp Events API
 endpoint, the engine and the SQLite store, with its Web API client pointed at the fake Slack Web
-API of the adapter tests, on the event loop and with the heap settled as ``popup run`` does. A
+API of the adapter tests, on the event loop and tuned as ``popup run`` runs it (bot/loop.py). A
 child process keeps 200 correctly signed requests in flight over 200 keep-alive connections: 95%
 reply events in the prompts' threads (acknowledged once durably stored, as the adapter promises),
 5% ``/popup status`` slash commands (acknowledged at once; the answer goes to ``response_url``).
@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 from bench.common import emit, flag, percentile, plan
 from bot.loop import run as run_loop
-from bot.loop import settle_heap
+from bot.loop import tune_for_serving
 
 CHANNEL = "C0BENCH"
 MEMBERS = 500
@@ -233,7 +233,7 @@ async def _server(folder: Path, requests: int, concurrency: int, busy_rate: floa
     try:
         await adapter.start(engine)
         await engine.start()
-        settle_heap()  # as `popup run` does once started
+        tune_for_serving()  # as `popup run` does once started
         answer = await engine.on_command(
             CommandInvoked(
                 channel=ChannelRef(platform="slack", channel_id=CHANNEL),

@@ -11,7 +11,7 @@ from typing import TextIO
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.config import Config
-from bot.loop import settle_heap
+from bot.loop import tune_for_serving
 from sessions.engine import Engine
 from storage.sqlite import SqliteStore
 
@@ -92,7 +92,7 @@ async def run_until_signalled(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    settle_heap()
+    tune_for_serving()
     if config.console:
         print("Type /popup help for the commands; other lines reply in the newest prompt's thread.", file=sys.stderr)
     try:

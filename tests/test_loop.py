@@ -32,11 +32,12 @@ def test_asyncio_loop_can_be_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loop.run(which()).startswith("asyncio")
 
 
-def test_settling_the_heap_freezes_start_up_and_raises_the_young_threshold() -> None:
+def test_tuning_for_serving_freezes_start_up_and_tunes_the_collector_and_the_gil() -> None:
     # In a process of its own: freezing the test runner's heap would outlive this test.
     code = (
-        "import gc; from bot.loop import settle_heap; before = gc.get_threshold()[0]; settle_heap(); "
-        "print(gc.get_freeze_count() > 0, gc.get_threshold()[0] > before)"
+        "import gc, sys; from bot.loop import SWITCH_INTERVAL, tune_for_serving; "
+        "before = gc.get_threshold()[0]; tune_for_serving(); "
+        "print(gc.get_freeze_count() > 0, gc.get_threshold()[0] > before, sys.getswitchinterval() == SWITCH_INTERVAL)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["True", "True"]
+    assert out.split() == ["True", "True", "True"]
