@@ -2,8 +2,8 @@
 
 Every path a reply's contribution can change by is driven here: duplicate deliveries, deletions
 before and after their reply, reactions added, removed, re-added, stale and early, edits, a member
-forgotten, and the updates nothing makes today (a reply moved or un-deleted), in batches the
-writer reorders, across two sessions.
+forgotten, in batches the writer reorders, across two sessions. The updates nothing makes (a reply
+moved, re-timed or un-deleted) are refused by the schema.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef
 from sessions.recap.story import _timeline
 from sessions.records import NewPrompt, NewReply, NewSession, SessionRecord
@@ -176,9 +177,6 @@ event = st.one_of(
     st.tuples(st.just("early"), place, slot, st.sampled_from(PEOPLE), st.sampled_from("ab"), st.booleans(), at),
     st.tuples(st.just("edit"), place, slot, st.booleans(), at),
     st.tuples(st.just("forget"), place, st.sampled_from(PEOPLE)),
-    st.tuples(st.just("move"), place, slot, place, message),
-    st.tuples(st.just("retime"), place, slot, offsets),  # one key column alone
-    st.tuples(st.just("undelete"), place, slot),
 )
 
 
@@ -204,18 +202,9 @@ async def apply(store: SqliteStore, places: Sequence[Place], messages: Sequence[
         await store._writer.write(
             (EARLY_REACTION, (*key, user, emoji, int(added), (T0 + timedelta(seconds=when)).timestamp()))
         )
-    elif kind == "edit":
-        await store.edit_reply(where.ref(message_id), "edited", at=T0 + timedelta(seconds=ev[4]), keep_if_unknown=ev[3])
-    elif kind == "move":
-        target = places[ev[3]]
-        prompt, author, offset = ev[4]
-        created = (T0 + timedelta(milliseconds=offset)).timestamp()
-        await store._writer.write((MOVE, (target.session.id, target.prompts[prompt], author, created, *key)))
-    elif kind == "retime":
-        await store._writer.write((RETIME, ((T0 + timedelta(milliseconds=ev[3])).timestamp(), *key)))
     else:
-        assert kind == "undelete"
-        await store._writer.write((UNDELETE, key))
+        assert kind == "edit"
+        await store.edit_reply(where.ref(message_id), "edited", at=T0 + timedelta(seconds=ev[4]), keep_if_unknown=ev[3])
 
 
 def test_tallies_match_a_brute_force_count_whatever_happens(tmp_path: Path) -> None:
@@ -291,6 +280,33 @@ async def test_each_path_keeps_the_tallies_right(tmp_path: Path) -> None:
         for table in ("tally_by_minute", "tally_by_author", "tally_by_prompt"):
             assert await store._all(f"SELECT * FROM {table} WHERE session_id = ?", (a.session.id,)) == []
         assert await store.recap_participants(b.session.id) == ({b.prompts[0]: 1, b.prompts[1]: 1}, [(1, 2)])
+    finally:
+        await store.close()
+
+
+async def test_moving_retiming_or_undeleting_a_reply_is_refused(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "refused.db")
+    try:
+        a, b = await Place.create(store), await Place.create(store)
+        await store.add_reply(a.reply("1", 0, "U1", 60_000))
+        await store.add_reply(a.reply("2", 0, "U2", 60_000))
+        await store.delete_reply(a.ref("2"), at=T0 + timedelta(minutes=5))
+        key = (PLATFORM, a.channel.channel_id)
+        later = (T0 + timedelta(hours=2)).timestamp()
+        for sql, params in (
+            (MOVE, (b.session.id, b.prompts[1], "U1", later, *key, "1")),  # to another session
+            (MOVE, (a.session.id, a.prompts[1], "U1", T0.timestamp() + 60, *key, "1")),  # another prompt
+            (MOVE, (a.session.id, a.prompts[0], "U3", T0.timestamp() + 60, *key, "1")),  # another author
+            (RETIME, (later, *key, "1")),
+            (UNDELETE, (*key, "2")),
+        ):
+            with pytest.raises(StorageError):
+                await store._writer.write((sql, params))
+            await assert_tallies_right(store, a.session.id)
+            await assert_tallies_right(store, b.session.id)
+        # What the store does still works: a deletion time set once, a reaction on a standing reply.
+        await store.set_reaction(a.ref("1"), "U2", "a", added=True, at=T0 + timedelta(minutes=6))
+        await assert_tallies_right(store, a.session.id)
     finally:
         await store.close()
 

@@ -117,15 +117,22 @@ BEGIN
           AND e.message_id = NEW.message_id);
 END;
 
--- The triggers below split an UPDATE by what it does to the reply's contribution, so the common
--- one (a reaction on a standing reply) is a single UPDATE. Their WHEN clauses are disjoint: the
--- first three apply when the tally keys stay put, the last one when any of them moves.
+-- A reply's tally keys never change, and a deleted reply stays deleted: nothing in Popup makes
+-- such an update, and the triggers below count on it. Refused outright rather than tallied, so a
+-- later change that needs one has to come here and say how it counts.
+CREATE TRIGGER replies_keep_their_place BEFORE UPDATE OF session_id, prompt_id, platform, author_id, created_at,
+    deleted_at ON replies
+    WHEN NEW.session_id IS NOT OLD.session_id OR NEW.prompt_id IS NOT OLD.prompt_id
+      OR NEW.platform IS NOT OLD.platform OR NEW.author_id IS NOT OLD.author_id
+      OR NEW.created_at IS NOT OLD.created_at
+      OR (OLD.deleted_at IS NOT NULL AND NEW.deleted_at IS NULL)
+BEGIN
+    SELECT RAISE(ABORT, 'a reply keeps its session, prompt, author and time, and stays deleted (migration 0003)');
+END;
 
 -- A standing reply's reactions change: only its minute's reaction count moves.
 CREATE TRIGGER replies_tally_reactions AFTER UPDATE OF reactions ON replies
     WHEN OLD.deleted_at IS NULL AND NEW.deleted_at IS NULL
-     AND NEW.session_id = OLD.session_id AND NEW.prompt_id = OLD.prompt_id
-     AND NEW.platform = OLD.platform AND NEW.author_id = OLD.author_id AND NEW.created_at = OLD.created_at
 BEGIN
     UPDATE tally_by_minute SET reactions = reactions + NEW.reactions - OLD.reactions
     WHERE session_id = OLD.session_id AND prompt_id = OLD.prompt_id
@@ -135,8 +142,6 @@ END;
 -- A reply is deleted (or its early deletion folded in): it stops counting.
 CREATE TRIGGER replies_tally_fall AFTER UPDATE OF deleted_at ON replies
     WHEN OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL
-     AND NEW.session_id = OLD.session_id AND NEW.prompt_id = OLD.prompt_id
-     AND NEW.platform = OLD.platform AND NEW.author_id = OLD.author_id AND NEW.created_at = OLD.created_at
 BEGIN
     UPDATE tally_by_minute SET replies = replies - 1, reactions = reactions - OLD.reactions
     WHERE session_id = OLD.session_id AND prompt_id = OLD.prompt_id
@@ -157,77 +162,6 @@ BEGIN
           AND o.prompt_id = OLD.prompt_id AND o.deleted_at IS NULL AND o.id <> NEW.id);
     DELETE FROM tally_by_prompt
     WHERE session_id = OLD.session_id AND prompt_id = OLD.prompt_id AND people = 0;
-END;
-
--- Nothing un-deletes a reply today; counted anyway, so the tallies cannot drift if something does.
-CREATE TRIGGER replies_tally_rise AFTER UPDATE OF deleted_at ON replies
-    WHEN OLD.deleted_at IS NOT NULL AND NEW.deleted_at IS NULL
-     AND NEW.session_id = OLD.session_id AND NEW.prompt_id = OLD.prompt_id
-     AND NEW.platform = OLD.platform AND NEW.author_id = OLD.author_id AND NEW.created_at = OLD.created_at
-BEGIN
-    INSERT INTO tally_by_minute (session_id, prompt_id, minute, replies, reactions)
-    VALUES (NEW.session_id, NEW.prompt_id,
-            CAST(NEW.created_at / 60 AS INTEGER) - (NEW.created_at / 60 < CAST(NEW.created_at / 60 AS INTEGER)),
-            1, NEW.reactions)
-    ON CONFLICT DO UPDATE SET replies = replies + 1, reactions = reactions + excluded.reactions;
-    INSERT INTO tally_by_author (session_id, platform, author_id, replies)
-    VALUES (NEW.session_id, NEW.platform, NEW.author_id, 1)
-    ON CONFLICT DO UPDATE SET replies = replies + 1;
-    INSERT INTO tally_by_prompt (session_id, prompt_id, people)
-    SELECT NEW.session_id, NEW.prompt_id, 1
-    WHERE NOT EXISTS (
-        SELECT 1 FROM replies AS o
-        WHERE o.session_id = NEW.session_id AND o.platform = NEW.platform AND o.author_id = NEW.author_id
-          AND o.prompt_id = NEW.prompt_id AND o.deleted_at IS NULL AND o.id <> NEW.id)
-    ON CONFLICT DO UPDATE SET people = people + 1;
-END;
-
--- Nothing moves a reply to another session, prompt, author or time today either; same reasoning.
--- The old contribution goes before the new one comes; the row itself (its id is NEW.id now) is
--- left out of both probes, so a move that keeps author and prompt nets out.
-CREATE TRIGGER replies_tally_move
-    AFTER UPDATE OF session_id, prompt_id, platform, author_id, created_at, deleted_at, reactions ON replies
-    WHEN NOT (NEW.session_id = OLD.session_id AND NEW.prompt_id = OLD.prompt_id
-              AND NEW.platform = OLD.platform AND NEW.author_id = OLD.author_id AND NEW.created_at = OLD.created_at)
-BEGIN
-    UPDATE tally_by_minute SET replies = replies - 1, reactions = reactions - OLD.reactions
-    WHERE OLD.deleted_at IS NULL AND session_id = OLD.session_id AND prompt_id = OLD.prompt_id
-      AND minute = CAST(OLD.created_at / 60 AS INTEGER) - (OLD.created_at / 60 < CAST(OLD.created_at / 60 AS INTEGER));
-    DELETE FROM tally_by_minute
-    WHERE session_id = OLD.session_id AND prompt_id = OLD.prompt_id
-      AND minute = CAST(OLD.created_at / 60 AS INTEGER) - (OLD.created_at / 60 < CAST(OLD.created_at / 60 AS INTEGER))
-      AND replies = 0;
-    UPDATE tally_by_author SET replies = replies - 1
-    WHERE OLD.deleted_at IS NULL
-      AND session_id = OLD.session_id AND platform = OLD.platform AND author_id = OLD.author_id;
-    DELETE FROM tally_by_author
-    WHERE session_id = OLD.session_id AND platform = OLD.platform AND author_id = OLD.author_id
-      AND replies = 0;
-    UPDATE tally_by_prompt SET people = people - 1
-    WHERE OLD.deleted_at IS NULL AND session_id = OLD.session_id AND prompt_id = OLD.prompt_id AND NOT EXISTS (
-        SELECT 1 FROM replies AS o
-        WHERE o.session_id = OLD.session_id AND o.platform = OLD.platform AND o.author_id = OLD.author_id
-          AND o.prompt_id = OLD.prompt_id AND o.deleted_at IS NULL AND o.id <> NEW.id);
-    DELETE FROM tally_by_prompt
-    WHERE session_id = OLD.session_id AND prompt_id = OLD.prompt_id AND people = 0;
-
-    INSERT INTO tally_by_minute (session_id, prompt_id, minute, replies, reactions)
-    SELECT NEW.session_id, NEW.prompt_id,
-           CAST(NEW.created_at / 60 AS INTEGER) - (NEW.created_at / 60 < CAST(NEW.created_at / 60 AS INTEGER)),
-           1, NEW.reactions
-    WHERE NEW.deleted_at IS NULL
-    ON CONFLICT DO UPDATE SET replies = replies + 1, reactions = reactions + excluded.reactions;
-    INSERT INTO tally_by_author (session_id, platform, author_id, replies)
-    SELECT NEW.session_id, NEW.platform, NEW.author_id, 1
-    WHERE NEW.deleted_at IS NULL
-    ON CONFLICT DO UPDATE SET replies = replies + 1;
-    INSERT INTO tally_by_prompt (session_id, prompt_id, people)
-    SELECT NEW.session_id, NEW.prompt_id, 1
-    WHERE NEW.deleted_at IS NULL AND NOT EXISTS (
-        SELECT 1 FROM replies AS o
-        WHERE o.session_id = NEW.session_id AND o.platform = NEW.platform AND o.author_id = NEW.author_id
-          AND o.prompt_id = NEW.prompt_id AND o.deleted_at IS NULL AND o.id <> NEW.id)
-    ON CONFLICT DO UPDATE SET people = people + 1;
 END;
 
 -- A reply removed outright (forget_author, a session's cascade): it stops counting. The probe
