@@ -29,15 +29,9 @@ _WORD = re.compile(r"[^\W_]{3,}")
 _MIN_WORD = 3
 
 
-def stopwords() -> frozenset[str]:
-    """English stopwords (:mod:`sessions.recap.stopwords`): themes read the same, so that ranking
-    and themes agree on what is filler."""
-    return STOPWORDS
-
-
 def substance(text: str) -> int:
     """Distinct meaningful words in ``text``."""
-    return _substance(text, stopwords(), _WORD.findall)
+    return _substance(text, STOPWORDS, _WORD.findall)
 
 
 # The ASCII fast path. There, [^\W_] is [A-Za-z0-9] and casefold() is lower(): one
@@ -51,7 +45,7 @@ _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 @cache
 def _ascii_ignored() -> frozenset[bytes]:
     short = [a for a in _ALNUM] + [a + b for a in _ALNUM for b in _ALNUM]
-    return frozenset(w.encode() for w in (*stopwords(), *short) if w.isascii())
+    return frozenset(w.encode() for w in (*STOPWORDS, *short) if w.isascii())
 
 
 def _substance(text: str, stop: frozenset[str], findall: Callable[[str], list[str]]) -> int:
@@ -97,7 +91,7 @@ async def rank_prompt(store: Store, session_id: int, prompt_id: int, limit: int)
         return Ranking(replies=(), examined=0)
     heap: list[_Entry] = []
     examined = 0
-    stop = stopwords()
+    stop = STOPWORDS
     findall = _WORD.findall
     done = False
     async with aclosing(store.recap_ranked_rows(session_id, prompt_id, best=limit)) as batches:

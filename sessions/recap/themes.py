@@ -35,7 +35,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from sessions.recap.ranking import RankedReply, stopwords
+from sessions.recap.ranking import RankedReply
+from sessions.recap.stopwords import STOPWORDS
 
 _log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def _count_run(run: list[str], seen: set[str], freq: dict[str, int], degree: dic
 
 @cache
 def _stop() -> frozenset[str]:
-    return stopwords() | _FILLER
+    return STOPWORDS | _FILLER
 
 
 @cache

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sessions.model import ChannelRef
 from sessions.recap.article import _Clock, md_escape
-from sessions.recap.ranking import RankedReply, stopwords, substance
+from sessions.recap.ranking import RankedReply, substance
+from sessions.recap.stopwords import STOPWORDS
 from sessions.recap.story import Counts, gather_story
 from sessions.recap.themes import Corpus
 from storage.sqlite import SqliteStore
@@ -29,7 +30,7 @@ def _texts(seed: int, count: int) -> list[str]:
 
 def test_substance_matches_the_regex_definition() -> None:
     word = re.compile(r"[^\W_]{3,}")
-    stop = stopwords()
+    stop = STOPWORDS
     for text in _texts(1, 5000):
         assert substance(text) == len({w.casefold() for w in word.findall(text)} - stop), text
 

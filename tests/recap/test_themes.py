@@ -12,7 +12,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessions.recap.ranking import RankedReply, stopwords
+from sessions.recap.ranking import RankedReply
+from sessions.recap.stopwords import STOPWORDS
 from sessions.recap.story import gather_story
 from sessions.recap.themes import Corpus, carriers, keyphrases, sample_texts
 from storage.sqlite import SqliteStore
@@ -188,7 +189,7 @@ _CHATS = st.lists(
 @given(_CHATS)
 def test_keyphrases_are_whole_carried_phrases_in_any_order(texts: list[str]) -> None:
     found = keyphrases(texts, 4)
-    stop = stopwords()
+    stop = STOPWORDS
     assert len(found) <= 12
     assert found == sorted(found, key=lambda item: (item[1], item[0]))
     assert found == keyphrases(texts[::-1], 4)
