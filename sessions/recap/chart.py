@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sessions.compose import local_time
 from sessions.recap.story import Counts, Story, Timeline
+from sessions.records import PromptRecord
 
 _log = logging.getLogger(__name__)
 
@@ -121,13 +122,44 @@ def chart_of_counts(counts: Counts, timezone: str) -> bytes:
     widest = max(fonts.tick.getlength(t) for t in ticks_top + ticks_day)
     left = round(_LEFT_PAD + fonts.label.size + 10 + widest + 8)
 
-    # Replies per prompt.
+    _prompts_panel(image, draw, fonts, prompts, replies, _Scale(step_top, peak_top, ticks_top), left)
+    _day_panel(image, draw, fonts, counts, timezone, _Scale(step_day, peak_day, ticks_day), left)
+
+    # Every colour drawn is known: mapped onto them, the PNG is one byte a pixel and skips the
+    # per-row filter search of an RGB PNG, which took most of the time (~7 ms of ~10) and twice
+    # the bytes. Level 1: higher levels cost more time than the few kB they save.
+    indexed = image.quantize(palette=_palette(), dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    # Pillow writes no timestamp, so the same counts give the same bytes.
+    indexed.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class _Scale:
+    """A panel's count axis: grid step, top, and the labels of its lines."""
+
+    step: int
+    peak: int
+    labels: list[str]
+
+
+def _prompts_panel(
+    image: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    fonts: _Fonts,
+    prompts: Sequence[PromptRecord],
+    replies: Sequence[int],
+    scale: _Scale,
+    left: int,
+) -> None:
+    """Replies per prompt, one bar each."""
     _title(draw, fonts, "Replies per prompt", 10)
     top, bottom = 56, 262
-    _grid(draw, fonts, ticks_top, step_top, peak_top, left, top, bottom)
+    _grid(draw, fonts, scale, left, top, bottom)
     _vertical(image, fonts.label, "Replies", (top + bottom) // 2)
     if prompts:
-        scale = (bottom - top) / peak_top
+        per_reply = (bottom - top) / scale.peak
         slot = (_RIGHT - left) / len(prompts)
         half = max(1.0, slot * 0.35)
         values = [f"{c:,}" for c in replies]
@@ -138,7 +170,7 @@ def chart_of_counts(counts: Counts, timezone: str) -> bytes:
         every = _every(max(fonts.tick.getlength(n) for n in numbers) + 6, slot)
         for i, (c, value, number) in enumerate(zip(replies, values, numbers, strict=True)):
             centre = left + slot * (i + 0.5)
-            y = bottom - round(c * scale)
+            y = bottom - round(c * per_reply)
             if y < bottom:
                 colour = _RGB[i % len(_RGB)]
                 draw.rectangle((round(centre - half), y, round(centre + half) - 1, bottom - 1), fill=colour)
@@ -152,15 +184,28 @@ def chart_of_counts(counts: Counts, timezone: str) -> bytes:
     draw.line((left, bottom, _RIGHT, bottom), fill=_AXIS)
     draw.text(((left + _RIGHT) / 2, bottom + 25), "Prompt", font=fonts.label, fill=_INK, anchor="mt")
 
-    # Replies across the day, stacked by prompt.
+
+def _day_panel(
+    image: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    fonts: _Fonts,
+    counts: Counts,
+    timezone: str,
+    scale: _Scale,
+    left: int,
+) -> None:
+    """Replies across the day, stacked by prompt."""
+    prompts = counts.prompts
+    timeline = counts.timeline
+    bins = len(timeline.labels)
     _title(draw, fonts, f"Replies across the day ({timezone})", 330)
     entries = [(i, p.position) for i, (p, row) in enumerate(zip(prompts, timeline.counts, strict=True)) if any(row)]
     rows = _legend(draw, fonts, entries, left, 360)
     top, bottom = 360 + rows * 20 + 12, 598
-    _grid(draw, fonts, ticks_day, step_day, peak_day, left, top, bottom)
+    _grid(draw, fonts, scale, left, top, bottom)
     _vertical(image, fonts.label, "Replies", (top + bottom) // 2)
     if bins:
-        scale = (bottom - top) / peak_day
+        per_reply = (bottom - top) / scale.peak
         width = (_RIGHT - left) / bins
         gap = 1 if width >= 8 else 0  # bins read apart when there is room to part them
         columns = list(zip(*timeline.counts, strict=True)) if timeline.counts else [()] * bins
@@ -172,7 +217,7 @@ def chart_of_counts(counts: Counts, timezone: str) -> bytes:
             for i, c in enumerate(column):
                 if c:
                     running += c
-                    y = bottom - round(running * scale)
+                    y = bottom - round(running * per_reply)
                     if y < floor:
                         draw.rectangle((x0, y, x1, floor - 1), fill=_RGB[i % len(_RGB)])
                         floor = y
@@ -183,18 +228,9 @@ def chart_of_counts(counts: Counts, timezone: str) -> bytes:
             # The end label may not fit centred under the last edge: kept whole inside the image.
             at = min(max(x, half + 2), _WIDTH - half - 2)
             draw.text((at, bottom + 7), label, font=fonts.tick, fill=_INK, anchor="mt")
-    if not any(per_bin):
+    if not any(timeline.totals):
         draw.text(((left + _RIGHT) / 2, (top + bottom) / 2), "No replies", font=fonts.label, fill=_MUTED, anchor="mm")
     draw.line((left, bottom, _RIGHT, bottom), fill=_AXIS)
-
-    # Every colour drawn is known: mapped onto them, the PNG is one byte a pixel and skips the
-    # per-row filter search of an RGB PNG, which took most of the time (~7 ms of ~10) and twice
-    # the bytes. Level 1: higher levels cost more time than the few kB they save.
-    indexed = image.quantize(palette=_palette(), dither=Image.Dither.NONE)
-    out = io.BytesIO()
-    # Pillow writes no timestamp, so the same counts give the same bytes.
-    indexed.save(out, format="PNG", compress_level=1)
-    return out.getvalue()
 
 
 def _palette() -> Image.Image:
@@ -244,19 +280,10 @@ def _title(draw: ImageDraw.ImageDraw, fonts: _Fonts, text: str, y: int) -> None:
     draw.text((_WIDTH / 2, y), text, font=fonts.title, fill=_INK, anchor="mt")
 
 
-def _grid(
-    draw: ImageDraw.ImageDraw,
-    fonts: _Fonts,
-    labels: Sequence[str],
-    step: int,
-    peak: int,
-    left: int,
-    top: int,
-    bottom: int,
-) -> None:
+def _grid(draw: ImageDraw.ImageDraw, fonts: _Fonts, scale: _Scale, left: int, top: int, bottom: int) -> None:
     """Horizontal grid lines with their counts, behind what is drawn next."""
-    for k, label in enumerate(labels):
-        y = bottom - round(k * step * (bottom - top) / peak)
+    for k, label in enumerate(scale.labels):
+        y = bottom - round(k * scale.step * (bottom - top) / scale.peak)
         if k:
             draw.line((left, y, _RIGHT, y), fill=_GRID)
         draw.text((left - 8, y), label, font=fonts.tick, fill=_MUTED, anchor="rm")
