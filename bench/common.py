@@ -19,6 +19,7 @@ from bot.loop import tune_for_serving
 from sessions.engine import Engine, EngineSettings
 from sessions.model import ChannelRef, CommandInvoked, Member, Message, MessageRef, Posted, ThreadRef
 from sessions.plans import Plan, PromptSpec, parse_time
+from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 
 ORGANISER = Member(platform="bench", user_id="org", display_name="Org", is_admin=True)
@@ -127,6 +128,8 @@ async def open_rig(db_path: Path, plans: Sequence[Plan]) -> Rig:
         ports={port.platform: port},
         plans=plans,
         settings=EngineSettings(default_plan=plans[0].name),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     await engine.start()
     tune_for_serving()  # as `popup run` does once started

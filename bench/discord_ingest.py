@@ -79,6 +79,7 @@ async def _bot(folder: Path, replies: int) -> dict[str, Any]:
     from adapters.discord.settings import DiscordSettings
     from sessions.engine import Engine, EngineSettings
     from sessions.model import ChannelRef, CommandInvoked, Member
+    from sessions.wakeups import Wakeups, utc_now
     from storage.sqlite import SqliteStore
 
     child = await asyncio.create_subprocess_exec(
@@ -103,6 +104,8 @@ async def _bot(folder: Path, replies: int) -> dict[str, Any]:
         ports={"discord": adapter},
         plans=[plan("discord", ["+0s"] * PROMPTS)],
         settings=EngineSettings(default_plan="discord"),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     try:
         await adapter.start(engine)

@@ -213,6 +213,7 @@ async def _server(folder: Path, requests: int, concurrency: int, busy_rate: floa
     from adapters.slack.settings import SlackSettings
     from sessions.engine import Engine, EngineSettings
     from sessions.model import ChannelRef, CommandInvoked, Member
+    from sessions.wakeups import Wakeups, utc_now
     from storage.sqlite import SqliteStore
     from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
     from tests.fakes.slack_events import SIGNING_SECRET
@@ -229,6 +230,8 @@ async def _server(folder: Path, requests: int, concurrency: int, busy_rate: floa
         ports={"slack": adapter},
         plans=[plan("slack", ["+0s"] * 5)],
         settings=EngineSettings(default_plan="slack"),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     try:
         await adapter.start(engine)

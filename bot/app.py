@@ -13,6 +13,7 @@ from adapters.console import ConsoleAdapter
 from bot.config import Config
 from bot.loop import tune_for_serving
 from sessions.engine import Engine
+from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 
 _log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class App:
             ports={adapter.platform: adapter for adapter in self.adapters},
             plans=config.plans,
             settings=config.engine,
+            wakeups=Wakeups(),
+            clock=utc_now,
         )
         try:
             for adapter in self.adapters:

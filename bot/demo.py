@@ -21,6 +21,7 @@ from adapters.console import ConsoleAdapter
 from sessions.engine import Engine, EngineSettings
 from sessions.model import Member, MessageRef, ThreadRef
 from sessions.plans import Plan, PromptSpec, parse_time
+from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 
 _log = logging.getLogger(__name__)
@@ -148,6 +149,8 @@ async def run_demo(out_dir: Path, *, stream: TextIO | None = None) -> int:
         ports={"console": console},
         plans=[DEMO_PLAN],
         settings=EngineSettings(default_plan=DEMO_PLAN.name, timezone=_demo_timezone()),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     try:
         await console.start(engine)

@@ -1,7 +1,9 @@
-"""Wake-ups on APScheduler 3's AsyncIOScheduler, with an in-memory job store.
+"""Wake-ups: what the engine needs of a scheduler, and the real one on APScheduler 3.
 
 The database is the source of truth (due times and states live in rows); a job only says "look
 now". So jobs are never persisted here: at boot the engine re-creates them from the rows.
+The engine is handed its scheduler and its clock, so tests can run a day on fake time
+(``tests/fakes/clock.py``); the composition root hands it :class:`Wakeups` and :func:`utc_now`.
 """
 
 from __future__ import annotations
@@ -10,15 +12,46 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 _log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real time: the clock the composition root hands the engine."""
+    return datetime.now(UTC)
+
+
+class WakeupScheduler(Protocol):
+    """Calls the engine back at due times. A job only wakes; it carries no state of its own."""
+
+    def start(self) -> None: ...
+
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop waking; wake-ups under way get ``grace`` seconds to finish, then are cancelled."""
+        ...
+
+    def at(self, job_id: str, when: datetime, wake: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Call ``wake(*args)`` at ``when`` (at once if it has passed); replaces a job of that id."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Forget the job of that id, if there is one."""
+        ...
+
+    def pending(self) -> list[str]:
+        """The ids of the jobs not yet woken."""
+        ...
+
 
 class Wakeups:
+    """:class:`WakeupScheduler` on APScheduler 3's AsyncIOScheduler, with an in-memory job store."""
+
     def __init__(self) -> None:
         # misfire_grace_time=None: APScheduler must never drop a late job on its own (its default
         # grace of 1 s would, whenever the loop is busy). Lateness is judged by the engine against

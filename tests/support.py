@@ -6,11 +6,11 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sessions.engine import Engine, EngineSettings
 from sessions.model import ChannelRef, Member, Message, MessageRef, Posted, ThreadRef
 from sessions.plans import Plan, PromptSpec, parse_time
+from sessions.wakeups import Clock, Wakeups, WakeupScheduler, utc_now
 from storage.sqlite import SqliteStore
 
 
@@ -97,6 +97,8 @@ class Rig:
     port: RecordingPort
     engine: Engine
     channel: ChannelRef
+    clock: Clock = utc_now  # the engine's; the time stamped on the events a rig makes
+    closed: bool = False
 
     async def command(self, name: str, *args: str, who: Member | None = None) -> str:
         from sessions.model import CommandInvoked
@@ -107,7 +109,7 @@ class Rig:
                 member=who or member("org", is_admin=True),
                 name=name,
                 args=args,
-                at=datetime.now(UTC),
+                at=self.clock(),
             )
         )
         return reply.text
@@ -120,10 +122,15 @@ class Rig:
 
         thread = self.port.thread_of(position)
         message = MessageRef(channel=self.channel, message_id=message_id)
-        await self.engine.on_event(
-            ReplyPosted(thread=thread, message=message, author=who, text=text, at=datetime.now(UTC))
-        )
+        await self.engine.on_event(ReplyPosted(thread=thread, message=message, author=who, text=text, at=self.clock()))
         return message
+
+    async def close(self) -> None:
+        """The bot goes away (at once if it is already gone); its database file stays."""
+        if not self.closed:
+            self.closed = True
+            await self.engine.stop()
+            await self.store.close()
 
 
 async def wait_for(predicate: Callable[[], bool], within: float = 5.0) -> None:
@@ -139,18 +146,27 @@ async def make_rig(
     plans: list[Plan],
     *,
     port: RecordingPort | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock = utc_now,
+    wakeups: WakeupScheduler | None = None,
     **settings: object,
 ) -> Rig:
+    """A started engine on a real SQLite file and a :class:`RecordingPort`; real time unless told."""
     store = await SqliteStore.open(db_path)  # type: ignore[arg-type]
     port = port or RecordingPort()
-    engine_settings = EngineSettings(default_plan=plans[0].name, retry_delays=(0.05,), **settings)  # type: ignore[arg-type]
-    extra = {"clock": clock} if clock else {}
-    engine = Engine(store=store, ports={port.platform: port}, plans=plans, settings=engine_settings, **extra)  # type: ignore[arg-type]
+    engine_settings = EngineSettings(**{"default_plan": plans[0].name, "retry_delays": (0.05,), **settings})  # type: ignore[arg-type]
+    engine = Engine(
+        store=store,
+        ports={port.platform: port},
+        plans=plans,
+        settings=engine_settings,
+        wakeups=wakeups or Wakeups(),
+        clock=clock,
+    )
     await engine.start()
-    return Rig(store=store, port=port, engine=engine, channel=ChannelRef(platform=port.platform, channel_id="C1"))
+    return Rig(
+        store=store, port=port, engine=engine, channel=ChannelRef(platform=port.platform, channel_id="C1"), clock=clock
+    )
 
 
 async def close_rig(rig: Rig) -> None:
-    await rig.engine.stop()
-    await rig.store.close()
+    await rig.close()

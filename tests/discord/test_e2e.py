@@ -15,6 +15,7 @@ from adapters.discord.adapter import DiscordAdapter
 from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import SessionRecord, SessionState
+from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.discord.conftest import eventually, make_adapter, until
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
@@ -60,6 +61,8 @@ async def boot(fake: FakeDiscord, db: Path, plan: Plan) -> Bot:
         ports={"discord": adapter},
         plans=[plan],
         settings=EngineSettings(timezone="UTC", default_plan=plan.name, organisers=("Organiser",)),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     await adapter.start(engine)
     await engine.start()

@@ -17,6 +17,7 @@ from adapters.base import Adapter
 from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionState
+from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.discord.conftest import make_adapter
 from tests.fakes.discord_server import FakeDiscord
@@ -44,6 +45,8 @@ async def running(tmp_path: Path, adapter: Adapter, organisers: tuple[str, ...] 
         ports={adapter.platform: adapter},
         plans=[PLAN],
         settings=EngineSettings(default_plan=PLAN.name, organisers=organisers, retry_delays=QUICK_RETRIES),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     await adapter.start(engine)
     await engine.start()

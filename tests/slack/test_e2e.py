@@ -18,6 +18,7 @@ from adapters.slack.adapter import SlackAdapter
 from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionRecord, SessionState
+from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.fakes import slack_events as ev
 from tests.fakes.slack_api import FakeSlack
@@ -85,6 +86,8 @@ async def _rig(tmp_path: Path, fake: FakeSlack, plan: Plan, mode: str) -> AsyncI
         ports={"slack": adapter},
         plans=[plan],
         settings=EngineSettings(timezone="UTC", default_plan=plan.name, organisers=()),
+        wakeups=Wakeups(),
+        clock=utc_now,
     )
     await adapter.start(engine)
     await engine.start()

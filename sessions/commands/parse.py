@@ -1,4 +1,4 @@
-"""The words of ``/popup``: parsing their arguments and the help text (DESIGN 4.3)."""
+"""The words of ``/popup``: parsing their arguments, and the help text."""
 
 from __future__ import annotations
 

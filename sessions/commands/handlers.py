@@ -1,0 +1,200 @@
+"""What each ``/popup`` word does, and what the asker is told.
+
+The handlers read and create sessions through the store; moving a session along (opening,
+closing, cancelling, posting a prompt now) is the engine's, reached through :class:`SessionControl`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sessions import compose
+from sessions.commands.parse import HELP, parse_start, resolve_day
+from sessions.errors import CommandError, PermissionDenied, PlanError
+from sessions.model import CommandInvoked, CommandReply, Member
+from sessions.plans import ClockTime, Plan, build_timetable
+from sessions.records import NewPrompt, NewSession, PromptState, SessionRecord, SessionState
+from sessions.settings import EngineSettings
+from sessions.store import Store
+from sessions.wakeups import Clock
+
+_log = logging.getLogger(__name__)
+
+Handler = Callable[[CommandInvoked], Awaitable[CommandReply]]
+
+
+class SessionControl(Protocol):
+    """The session life cycle as commands drive it (the engine implements it)."""
+
+    async def open_session(self, session_id: int) -> None: ...
+
+    async def close_session(self, session_id: int) -> None: ...
+
+    async def cancel_session(self, session: SessionRecord) -> bool:
+        """End without a recap; False when the session had already ended."""
+        ...
+
+    async def post_prompt_now(self, session_id: int, prompt_id: int) -> None: ...
+
+
+class CommandHandlers:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        plans: Mapping[str, Plan],
+        settings: EngineSettings,
+        clock: Clock,
+        control: SessionControl,
+    ) -> None:
+        self._store = store
+        self._plans = plans
+        self._settings = settings
+        self._clock = clock
+        self._control = control
+        self._handlers: dict[str, Handler] = {
+            "start": self._start,
+            "stop": self._stop,
+            "cancel": self._cancel,
+            "status": self._status,
+            "next": self._next,
+            "plans": self._plans_list,
+            "forget": self._forget,
+        }
+
+    async def handle(self, command: CommandInvoked) -> CommandReply:
+        handler = self._handlers.get(command.name.lower())
+        if handler is None:
+            return CommandReply(text=HELP)
+        try:
+            return await handler(command)
+        except CommandError as exc:
+            return CommandReply(text=str(exc))
+        except Exception:
+            _log.exception("command %s failed", command.name)
+            return CommandReply(text="Sorry, that went wrong on my side; the organisers can find details in my log.")
+
+    def _require_organiser(self, member: Member) -> None:
+        organisers = self._settings.organisers
+        if not organisers or member.is_admin or member.user_id in organisers:
+            return
+        if any(role in organisers for role in member.roles):
+            return
+        raise PermissionDenied("Only the session's organisers can do that. Ask one of them, or try /popup status.")
+
+    async def _active(self, command: CommandInvoked) -> SessionRecord:
+        session = await self._store.active_session(command.channel)
+        if session is None:
+            raise CommandError("No popup session is running in this channel. Start one with /popup start.")
+        return session
+
+    async def _start(self, command: CommandInvoked) -> CommandReply:
+        self._require_organiser(command.member)
+        args = parse_start(command.args, self._plans)
+        plan = self._plans.get(args.plan or self._settings.default_plan)
+        if plan is None:
+            raise CommandError(f"The default plan {self._settings.default_plan!r} is not configured.")
+        tz = ZoneInfo(self._settings.timezone)
+        now = self._clock()
+        day = resolve_day(args.day, now.astimezone(tz).date())
+        try:
+            timetable = build_timetable(plan, started_at=now, day=day, tz=tz)
+        except PlanError as exc:
+            raise CommandError(str(exc)) from exc
+        passed = [
+            str(spec.at)
+            for spec, due in zip(plan.prompts, timetable.prompts, strict=True)
+            if isinstance(spec.at, ClockTime) and due < now
+        ]
+        if passed:
+            raise CommandError(
+                f"Prompt time {passed[0]} has already passed on {day.isoformat()}. "
+                f"Say /popup start {plan.name} tomorrow (or a later YYYY-MM-DD)."
+            )
+        new = NewSession(
+            plan_name=plan.name,
+            title=plan.title,
+            intro=plan.intro,
+            timezone=self._settings.timezone,
+            channel=command.channel,
+            anonymous=args.anonymous or plan.anonymous,
+            started_by=command.member.user_id,
+            started_at=now,
+            recap_at=timetable.recap_at,
+            prompts=tuple(
+                NewPrompt(text=spec.text, due_at=due) for spec, due in zip(plan.prompts, timetable.prompts, strict=True)
+            ),
+        )
+        session = await self._store.create_session(new)
+        if session is None:
+            running = await self._store.active_session(command.channel)
+            what = f" (#{running.id} “{running.title}”)" if running else ""
+            raise CommandError(
+                f"A popup session is already running in this channel{what}. "
+                "Stop or cancel it first, or start one in another channel."
+            )
+        await self._control.open_session(session.id)
+        first = compose.local_time(timetable.prompts[0], session.timezone)
+        recap = compose.local_time(timetable.recap_at, session.timezone)
+        return CommandReply(
+            text=f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
+            f"recap at {recap}."
+        )
+
+    async def _stop(self, command: CommandInvoked) -> CommandReply:
+        self._require_organiser(command.member)
+        session = await self._active(command)
+        await self._control.close_session(session.id)
+        closed = await self._store.get_session(session.id)
+        if closed is not None and closed.state is SessionState.CLOSED:
+            return CommandReply(text=f"Session #{session.id} closed; the recap is posted.")
+        return CommandReply(text=f"Session #{session.id} is closing; the recap follows as soon as it can be posted.")
+
+    async def _cancel(self, command: CommandInvoked) -> CommandReply:
+        self._require_organiser(command.member)
+        session = await self._active(command)
+        if not await self._control.cancel_session(session):
+            raise CommandError("That session has just ended.")
+        return CommandReply(text=f"Session #{session.id} cancelled; no recap will be posted.")
+
+    async def _status(self, command: CommandInvoked) -> CommandReply:
+        session = await self._store.active_session(command.channel) or await self._store.latest_session(command.channel)
+        if session is None:
+            return CommandReply(text="No popup session has run in this channel yet. Start one with /popup start.")
+        prompts = await self._store.prompts(session.id)
+        stats = await self._store.session_stats(session.id)
+        return CommandReply(text=compose.status(session, prompts, stats))
+
+    async def _next(self, command: CommandInvoked) -> CommandReply:
+        self._require_organiser(command.member)
+        session = await self._active(command)
+        prompts = await self._store.prompts(session.id)
+        upcoming = next((p for p in prompts if p.state is PromptState.PENDING), None)
+        if upcoming is None:
+            raise CommandError("Every prompt of this session is already out. /popup stop closes it with the recap.")
+        await self._control.post_prompt_now(session.id, upcoming.id)
+        return CommandReply(text=f"Prompt {upcoming.position} of {len(prompts)} posted.")
+
+    async def _plans_list(self, command: CommandInvoked) -> CommandReply:
+        lines = []
+        for plan in self._plans.values():
+            default = " (default)" if plan.name == self._settings.default_plan else ""
+            times = ", ".join(str(p.at) for p in plan.prompts)
+            lines.append(
+                f"{plan.name}{default}: “{plan.title}”, {len(plan.prompts)} prompts at {times}; recap {plan.recap_at}"
+            )
+        return CommandReply(text="\n".join(lines) or "No plans are configured.")
+
+    async def _forget(self, command: CommandInvoked) -> CommandReply:
+        session = await self._store.active_session(command.channel) or await self._store.latest_session(command.channel)
+        if session is None:
+            raise CommandError("No popup session has run in this channel, so there is nothing to forget.")
+        removed = await self._store.forget_author(session.id, command.member.platform, command.member.user_id)
+        already = " The recap already posted can't be changed, but" if session.state is SessionState.CLOSED else ""
+        return CommandReply(
+            text=f"Removed your {removed} repl{'ies' if removed != 1 else 'y'} from session #{session.id}."
+            f"{already} Exports and artifacts made from now on leave them out."
+        )
