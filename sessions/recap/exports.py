@@ -14,6 +14,9 @@ is null and no user id or starter appears.
 CSV: RFC 4180 (``\\r\\n`` line ends, quoting by the csv module), one row per reply. A cell that a
 spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
 prefixed with ``'``. Sinks should be opened with ``newline=""`` so line ends pass unchanged.
+
+Files (:func:`write_artifacts`) are private and never written through a symlink: see
+:mod:`sessions.files`.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ import asyncio
 import csv
 import json
 import logging
-import os
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from sessions.files import private_bytes, private_folder, private_text
 from sessions.recap.article import render_html, render_markdown
 from sessions.recap.chart import render_chart
 from sessions.recap.story import ARTICLE_LIMIT, Story, gather_story
@@ -99,47 +101,35 @@ async def export(store: Store, session: SessionRecord, fmt: Format, sink: TextIO
 async def write_artifacts(store: Store, session: SessionRecord, folder: Path) -> list[Path]:
     """Write article.md, article.html, chart.png, session.json and replies.csv into ``folder``.
 
-    Each file is written beside its final name and moved into place, so a reader never sees half
-    a file and an artifact made after ``/popup forget`` replaces the old one whole.
+    The folder is made private (0700) if it is missing; each file is private (0600), written beside
+    its final name and moved into place (:mod:`sessions.files`), so a reader never sees half a file
+    and an artifact made after ``/popup forget`` replaces the old one whole.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     story = await gather_story(store, session)
     artifacts: Artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref="chart.png")
     written: list[Path] = []
-
-    def put(name: str, write: Callable[[Path], object]) -> Path:
-        target = folder / name
-        temp = folder / f".{name}.partial"
-        write(temp)
-        os.replace(temp, target)
-        written.append(target)
-        return target
-
-    put("article.md", lambda p: p.write_text(artifacts.markdown, encoding="utf-8"))
-    put("article.html", lambda p: p.write_text(artifacts.html, encoding="utf-8"))
-    put("chart.png", lambda p: p.write_bytes(artifacts.chart_png))
-
-    json_temp, csv_temp = folder / ".session.json.partial", folder / ".replies.csv.partial"
-    positions = {p.prompt.id: p.prompt.position for p in story.prompts}
-    try:
-        with (
-            json_temp.open("w", encoding="utf-8") as json_file,
-            csv_temp.open("w", encoding="utf-8", newline="") as csv_file,
-        ):
-            json_out = _JsonReplies(json_file, story)
-            csv_out = _CsvRows(csv_file, session, positions)
-            # One read of the replies feeds both files.
-            async for reply in store.iter_replies(session.id):
-                json_out.write(reply)
-                csv_out.write(reply)
-            json_out.close()
-    except BaseException:
-        for temp in (json_temp, csv_temp):
-            temp.unlink(missing_ok=True)
-        raise
-    for temp, name in ((json_temp, "session.json"), (csv_temp, "replies.csv")):
-        os.replace(temp, folder / name)
+    for name, text in (("article.md", artifacts.markdown), ("article.html", artifacts.html)):
+        with private_text(folder / name, replace=True) as text_file:
+            text_file.write(text)
         written.append(folder / name)
+    with private_bytes(folder / "chart.png", replace=True) as png_file:
+        png_file.write(artifacts.chart_png)
+    written.append(folder / "chart.png")
+
+    positions = {p.prompt.id: p.prompt.position for p in story.prompts}
+    # Both files move into place only once the one read of the replies that feeds them is done.
+    with (
+        private_text(folder / "session.json", replace=True) as json_file,
+        private_text(folder / "replies.csv", replace=True, newline="") as csv_file,
+    ):
+        json_out = _JsonReplies(json_file, story)
+        csv_out = _CsvRows(csv_file, session, positions)
+        async for reply in store.iter_replies(session.id):
+            json_out.write(reply)
+            csv_out.write(reply)
+        json_out.close()
+    written += [folder / "session.json", folder / "replies.csv"]
     _log.info("artifacts of session %d written to %s", session.id, folder)
     return written
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 from sessions.recap.exports import CSV_COLUMNS, SCHEMA_VERSION, export, write_artifacts
@@ -89,3 +90,27 @@ async def test_write_artifacts(store: SqliteStore, tmp_path: Path) -> None:
     assert len(data["replies"]) == 9
     assert (folder / "replies.csv").read_bytes().count(b"\r\n") == 10
     assert (folder / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+async def test_artifacts_are_private_and_never_written_through_a_symlink(store: SqliteStore, tmp_path: Path) -> None:
+    day = await sample_day(store)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    folder = tmp_path / "out"
+    old = os.umask(0o022)
+    try:
+        await write_artifacts(store, await day.fresh(), folder)
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"  # made here, so private
+        # Links planted at a final name and at the name the old code used for its temporary file.
+        (folder / "article.md").unlink()
+        (folder / "article.md").symlink_to(victim)
+        (folder / ".article.html.partial").symlink_to(victim)
+        (folder / "chart.png").chmod(0o644)
+        paths = await write_artifacts(store, await day.fresh(), folder)
+    finally:
+        os.umask(old)
+    assert victim.read_text(encoding="utf-8") == "precious"
+    for path in paths:
+        assert not path.is_symlink()
+        assert oct(path.lstat().st_mode & 0o777) == "0o600", path.name
+    assert (folder / "article.md").read_text(encoding="utf-8").startswith("# Who makes learning culture?")
