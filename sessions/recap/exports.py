@@ -12,8 +12,8 @@ timetable), ``prompt_id``, ``author``, ``text``, ``created_at``, ``platform``, `
 is null and no user id or starter appears.
 
 CSV: RFC 4180 (``\\r\\n`` line ends, quoting by the csv module), one row per reply. A cell that a
-spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
-prefixed with ``'``. Sinks should be opened with ``newline=""`` so line ends pass unchanged.
+spreadsheet would run as a formula is prefixed with ``'``: see :func:`neutralise`. Sinks should be
+opened with ``newline=""`` so line ends pass unchanged.
 
 Files (:func:`write_artifacts`) are private and never written through a symlink: see
 :mod:`sessions.files`.
@@ -25,6 +25,7 @@ import asyncio
 import csv
 import json
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -58,12 +59,21 @@ CSV_COLUMNS = (
     "message_id",
     "text",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell a spreadsheet may run: one that starts with a tab or a line break (OWASP), or whose first
+# character past any whitespace (spreadsheets trim it) is a formula sign, ASCII or full-width (an
+# East Asian input method types those, and spreadsheets take them as the ASCII ones).
+_FORMULA_SIGNS = "=+-@＝＋－＠"
+_RUNS_AT_ONCE = frozenset(_FORMULA_SIGNS + "\t\r\n")
+_SIGN_PAST_WHITESPACE = re.compile(rf"\s*[{re.escape(_FORMULA_SIGNS)}]")
 
 
 def neutralise(cell: str) -> str:
-    """A cell a spreadsheet will show as text, never evaluate (OWASP's CSV injection advice)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """A cell a spreadsheet will show as text, never evaluate (OWASP's CSV injection advice): the
+    text itself, or ``'`` and the text — nothing else in it changes."""
+    first = cell[:1]  # one set lookup decides most cells; the pattern runs only after whitespace
+    if first in _RUNS_AT_ONCE or (first.isspace() and _SIGN_PAST_WHITESPACE.match(cell)):
+        return "'" + cell
+    return cell
 
 
 def _iso(moment: datetime | None) -> str | None:
