@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
 
 from bot.loop import run as run_loop
 from sessions.errors import ConfigError, PopupError, StorageError
+from sessions.files import OutputExists, private_file, private_folder, private_text
 
 _log = logging.getLogger(__name__)
 
@@ -43,11 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     _database_options(export)
     export.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    _force_option(export)
 
     backup = commands.add_parser("backup", help="a consistent copy of the database, also while the bot runs")
     backup.add_argument("--config", type=Path, required=True)
     backup.add_argument("--out", type=Path, required=True)
+    _force_option(backup)
     return parser
+
+
+def _force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists (default: refuse)")
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
             from bot.demo import run_demo
 
-            return run_loop(run_demo(args.out))
+            try:
+                folder = private_folder(args.out)
+            except OSError as exc:
+                raise ConfigError(f"--out {str(args.out)!r}: cannot make the folder: {exc.strerror or exc}") from exc
+            return run_loop(run_demo(folder))
         if args.command == "run":
             from bot.app import run_until_signalled
             from bot.config import load_config
@@ -78,9 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sessions":
             return run_loop(_sessions(_database(args)))
         if args.command == "export":
-            return run_loop(_export(_database(args), args.session_id, args.format, args.out))
+            return run_loop(_export(_database(args), args.session_id, args.format, args.out, force=args.force))
         if args.command == "backup":
-            return run_loop(_backup(_database(args), args.out))
+            return run_loop(_backup(_database(args), args.out, force=args.force))
     except (ConfigError, StorageError) as exc:
         print(f"popup: error: {exc}", file=sys.stderr)
         return 2
@@ -126,7 +139,26 @@ async def _sessions(db_path: Path) -> int:
     return 0
 
 
-async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None) -> int:
+class OutputFailed(PopupError):
+    """``--out`` could not be written (exit 1); the message names it and why."""
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """``--out`` problems as one line each. An existing name is bad usage (exit 2, like a missing
+    folder): the same command succeeds with ``--force`` or another path, before any work is done.
+    A write that fails on the way (disk full, a folder in the way) is a failure (exit 1)."""
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    try:
+        yield
+    except OutputExists:
+        raise ConfigError(f"--out {str(out)!r}: already exists; add --force to replace it") from None
+    except OSError as exc:
+        raise OutputFailed(f"--out {str(out)!r}: cannot write it: {exc.strerror or exc}") from exc
+
+
+async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool) -> int:
     from sessions.recap.exports import export
     from storage.sqlite import SqliteStore
 
@@ -138,21 +170,30 @@ async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path |
         if out is None:
             await export(store, session, fmt, sys.stdout)
         else:
-            with out.open("w", encoding="utf-8", newline="") as sink:
+            with _writing(out), private_text(out, replace=force, newline="") as sink:
                 await export(store, session, fmt, sink)
     finally:
         await store.close()
     return 0
 
 
-async def _backup(db_path: Path, out: Path) -> int:
+async def _backup(db_path: Path, out: Path, *, force: bool) -> int:
     from storage.sqlite import SqliteStore
 
-    if not out.parent.is_dir():
-        raise ConfigError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
     store = await SqliteStore.open(db_path)
     try:
-        await store.backup(out)
+        with _writing(out):
+            if out.exists() and out.samefile(db_path):
+                raise ConfigError(f"--out {str(out)!r}: is the database being backed up")
+            for journal in (Path(f"{out}-wal"), Path(f"{out}-journal")):
+                # SQLite would play a journal left beside the name into the new copy, and corrupt it.
+                if journal.exists():
+                    raise ConfigError(f"--out {str(out)!r}: {journal.name} beside it belongs to a database")
+            # Into a new private file beside --out, then renamed: never into what is there already.
+            with private_file(out, replace=force) as copy:
+                await store.backup(copy)
+    except sqlite3.Error as exc:
+        raise OutputFailed(f"--out {str(out)!r}: the backup failed: {exc}") from exc
     finally:
         await store.close()
     print(f"backed up {db_path} to {out}", file=sys.stderr)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -216,3 +217,179 @@ async def test_the_demo_runs_a_whole_session(tmp_path: Path) -> None:
     assert "Recap: Popup learning: who makes learning culture?" in text
     written = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"article.md", "article.html", "chart.png"} <= written
+
+
+# -- files the command line writes: private, never through a symlink, never over a file unasked ---------------------
+
+
+def popup_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``popup ARGS`` as a child process under the usual umask (022), its output collected."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=0o022,
+        check=False,
+    )
+
+
+def mode_of(path: Path) -> str:
+    return oct(path.lstat().st_mode & 0o777)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    """The refusal or failure is one line on stderr that names what went wrong; no traceback."""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("popup: error: "), result.stderr
+    assert all(word in result.stderr for word in words), result.stderr
+
+
+@pytest.fixture
+def day_db(tmp_path: Path) -> Path:
+    """A database holding one session (number 1) with replies."""
+    from storage.sqlite import SqliteStore
+    from tests.recap.conftest import sample_day
+
+    path = tmp_path / "popup.db"  # where the ``config`` fixture's [storage] path points
+
+    async def build() -> None:
+        store = await SqliteStore.open(path)
+        try:
+            await sample_day(store)
+        finally:
+            await store.close()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.mark.e2e
+def test_export_writes_a_private_file_and_refuses_to_overwrite_one(day_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "day.json"
+    first = popup_cli("export", "1", "--db", day_db, "--format", "json", "--out", out)
+    assert first.returncode == 0, first.stderr
+    assert mode_of(out) == "0o600"
+    assert '"replies"' in out.read_text(encoding="utf-8")
+
+    out.write_text("keep me", encoding="utf-8")
+    out.chmod(0o644)
+    again = popup_cli("export", "1", "--db", day_db, "--format", "csv", "--out", out)
+    assert again.returncode == 2
+    one_line_error(again, "--out", str(out), "--force")
+    assert out.read_text(encoding="utf-8") == "keep me"
+
+    forced = popup_cli("export", "1", "--db", day_db, "--format", "csv", "--out", out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert out.read_text(encoding="utf-8").startswith("id,prompt,")
+    assert mode_of(out) == "0o600"  # the old file's loose mode is not kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.json", "popup.db"]  # no temporary file left
+
+
+@pytest.mark.e2e
+def test_export_never_writes_through_a_symlink(day_db: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    link = tmp_path / "link.md"
+    link.symlink_to(victim)
+    refused = popup_cli("export", "1", "--db", day_db, "--format", "md", "--out", link)
+    assert refused.returncode == 2
+    one_line_error(refused, str(link))
+    assert victim.read_text(encoding="utf-8") == "precious"
+
+    forced = popup_cli("export", "1", "--db", day_db, "--format", "md", "--out", link, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not link.is_symlink()  # the link itself was replaced by the export
+    assert link.read_text(encoding="utf-8").startswith("# Who makes learning culture?")
+    assert mode_of(link) == "0o600"
+
+    # A dangling link would have created its target; it is refused like any other existing name.
+    dangling = tmp_path / "dangling.html"
+    dangling.symlink_to(tmp_path / "created-elsewhere.html")
+    result = popup_cli("export", "1", "--db", day_db, "--format", "html", "--out", dangling)
+    assert result.returncode == 2
+    assert not (tmp_path / "created-elsewhere.html").exists()
+
+
+@pytest.mark.e2e
+def test_export_failures_are_one_line_and_leave_nothing_behind(day_db: Path, tmp_path: Path) -> None:
+    missing = popup_cli("export", "1", "--db", day_db, "--format", "md", "--out", tmp_path / "nowhere" / "day.md")
+    assert missing.returncode == 2
+    one_line_error(missing, "--out", "does not exist")
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    onto_folder = popup_cli("export", "1", "--db", day_db, "--format", "md", "--out", folder, "--force")
+    assert onto_folder.returncode == 1
+    one_line_error(onto_folder, "--out", str(folder))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-folder", "popup.db"]
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.e2e
+def test_backup_refuses_to_overwrite_and_replaces_only_when_forced(day_db: Path, config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy.db"
+    out.write_text("not a database at all", encoding="utf-8")
+    out.chmod(0o644)
+
+    refused = popup_cli("backup", "--config", config, "--out", out)
+    assert refused.returncode == 2
+    one_line_error(refused, "--out", str(out), "--force")
+    assert out.read_text(encoding="utf-8") == "not a database at all"
+
+    forced = popup_cli("backup", "--config", config, "--out", out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "Traceback" not in forced.stderr
+    assert mode_of(out) == "0o600"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "copy.db", "popup.db"]
+    with sqlite3.connect(out) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert copy.execute("SELECT count(*) FROM replies").fetchone() == (9,)
+
+
+@pytest.mark.e2e
+def test_backup_never_writes_through_a_symlink(day_db: Path, config: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.db"
+    victim.write_bytes(b"someone else's file")
+    link = tmp_path / "copy.db"
+    link.symlink_to(victim)
+
+    refused = popup_cli("backup", "--config", config, "--out", link)
+    assert refused.returncode == 2
+    one_line_error(refused, str(link))
+    forced = popup_cli("backup", "--config", config, "--out", link, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert victim.read_bytes() == b"someone else's file"
+    assert not link.is_symlink()
+    assert mode_of(link) == "0o600"
+
+
+@pytest.mark.e2e
+def test_backup_will_not_replace_the_database_it_copies(day_db: Path, config: Path) -> None:
+    before = day_db.read_bytes()
+    result = popup_cli("backup", "--config", config, "--out", day_db, "--force")
+    assert result.returncode == 2
+    one_line_error(result, "--out", str(day_db))
+    assert day_db.read_bytes() == before
+
+    # Nor a database whose journal lies beside it: SQLite would play that journal into the copy.
+    other = config.parent / "other.db"
+    other.write_bytes(b"a database in use")
+    Path(f"{other}-wal").write_bytes(b"its write-ahead log")
+    refused = popup_cli("backup", "--config", config, "--out", other, "--force")
+    assert refused.returncode == 2
+    one_line_error(refused, "--out", "other.db-wal")
+    assert other.read_bytes() == b"a database in use"
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_demo_folder_and_artifacts_are_private(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = popup_cli("demo", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert mode_of(out) == "0o700"
+    modes = {p.name: mode_of(p) for p in out.iterdir()}
+    assert {"article.md", "article.html", "chart.png", "session.json", "replies.csv"} <= set(modes)
+    assert set(modes.values()) == {"0o600"}, modes

@@ -11,7 +11,10 @@ Both come from Jinja2 templates (``templates/``). Member text never becomes mark
 
 Attribution: in ordinary sessions each reply shows its author's display name. In anonymous
 sessions no name appears at all — not even stable pseudonyms such as "Participant 3", because a
-pseudonym links a person's replies together and that alone can identify them.
+pseudonym links a person's replies together and that alone can identify them. No platform id
+(user, channel or message) appears in either kind of session: replies are named by their place in
+the article (``2.3``), and times by the clock to the second at most, so the article holds no key to
+a message on its platform (see exports.py for the same rule in the data exports).
 """
 
 from __future__ import annotations

@@ -7,13 +7,27 @@ and reads the replies once, writing the JSON and the CSV side by side.
 JSON (``schema_version`` 1): ``session``, ``prompts``, ``participation``, ``highlights``,
 ``themes``, ``article`` and ``replies`` — one object per standing reply (deleted and forgotten
 replies are not in the store's stream), each with ``id``, ``prompt`` (its position in the
-timetable), ``prompt_id``, ``author``, ``text``, ``created_at``, ``platform``, ``channel_id`` and
-``message_id``. Highlights and themes refer to replies by ``id``. In anonymous sessions ``author``
-is null and no user id or starter appears.
+timetable), ``prompt_id``, ``author``, ``text``, ``created_at``, ``platform``, ``channel``,
+``channel_id`` and ``message_id``. Highlights and themes refer to replies by ``id``.
 
-CSV: RFC 4180 (``\\r\\n`` line ends, quoting by the csv module), one row per reply. A cell that a
-spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
-prefixed with ``'``. Sinks should be opened with ``newline=""`` so line ends pass unchanged.
+Anonymous sessions: nothing in an export leads back to a person. ``author`` is null, and no user
+id or starter appears. A platform's channel id and message id together name a message, and so its
+author; on Slack the message id *is* its timestamp to the microsecond, and a Discord id encodes
+its millisecond. So per reply ``message_id`` and ``channel_id`` are null (empty in the CSV),
+``channel`` is a stand-in numbered per export — ``channel-1``, ``channel-2``… in the order of the
+session's channels, then of first appearance — and ``created_at``/``edited_at`` keep whole seconds.
+The session's ``channels`` carry the same stand-ins, so a reader can still tell the replies of
+two channels apart. What stays — the words and the time to the second — is what the article shows
+anyway; anyone who can read the channel can match them there, but the export hands out no key.
+In ordinary sessions ``channel`` is the channel id, the same as ``channel_id``.
+
+CSV: RFC 4180 (``\\r\\n`` line ends, quoting by the csv module), one row per reply, the same
+fields as the JSON's replies. A cell that a spreadsheet would run as a formula is prefixed with
+``'``: see :func:`neutralise`. Sinks should be opened with ``newline=""`` so line ends pass
+unchanged.
+
+Files (:func:`write_artifacts`) are private and never written through a symlink: see
+:mod:`sessions.files`.
 """
 
 from __future__ import annotations
@@ -22,12 +36,12 @@ import asyncio
 import csv
 import json
 import logging
-import os
-from collections.abc import Callable
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from sessions.files import private_bytes, private_folder, private_text
 from sessions.recap.article import render_html, render_markdown
 from sessions.recap.chart import render_chart
 from sessions.recap.story import ARTICLE_LIMIT, Story, gather_story
@@ -52,20 +66,56 @@ CSV_COLUMNS = (
     "reactions",
     "edits",
     "platform",
+    "channel",
     "channel_id",
     "message_id",
     "text",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell a spreadsheet may run: one that starts with a tab or a line break (OWASP), or whose first
+# character past any whitespace (spreadsheets trim it) is a formula sign, ASCII or full-width (an
+# East Asian input method types those, and spreadsheets take them as the ASCII ones).
+_FORMULA_SIGNS = "=+-@＝＋－＠"
+_RUNS_AT_ONCE = frozenset(_FORMULA_SIGNS + "\t\r\n")
+_SIGN_PAST_WHITESPACE = re.compile(rf"\s*[{re.escape(_FORMULA_SIGNS)}]")
 
 
 def neutralise(cell: str) -> str:
-    """A cell a spreadsheet will show as text, never evaluate (OWASP's CSV injection advice)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """A cell a spreadsheet will show as text, never evaluate (OWASP's CSV injection advice): the
+    text itself, or ``'`` and the text — nothing else in it changes."""
+    first = cell[:1]  # one set lookup decides most cells; the pattern runs only after whitespace
+    if first in _RUNS_AT_ONCE or (first.isspace() and _SIGN_PAST_WHITESPACE.match(cell)):
+        return "'" + cell
+    return cell
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def _iso_seconds(moment: datetime | None) -> str | None:
+    """The moment to the second: finer, it can be a platform's message id (see the module docstring)."""
+    return None if moment is None else moment.replace(microsecond=0).isoformat()
+
+
+class _Channels:
+    """What an export calls a reply's channel: its id, or in an anonymous session a stand-in
+    (``channel-1``…) numbered by the session's channels, then by first appearance."""
+
+    __slots__ = ("_anonymous", "_names")
+
+    def __init__(self, session: SessionRecord) -> None:
+        self._anonymous = session.anonymous
+        self._names: dict[tuple[str, str], str] = {}
+        for channel in session.channels:
+            self(channel.platform, channel.channel_id)
+
+    def __call__(self, platform: str, channel_id: str) -> str:
+        if not self._anonymous:
+            return channel_id
+        name = self._names.get((platform, channel_id))
+        if name is None:
+            name = self._names[(platform, channel_id)] = f"channel-{len(self._names) + 1}"
+        return name
 
 
 # -- the public API -----------------------------------------------------------------------------
@@ -99,47 +149,35 @@ async def export(store: Store, session: SessionRecord, fmt: Format, sink: TextIO
 async def write_artifacts(store: Store, session: SessionRecord, folder: Path) -> list[Path]:
     """Write article.md, article.html, chart.png, session.json and replies.csv into ``folder``.
 
-    Each file is written beside its final name and moved into place, so a reader never sees half
-    a file and an artifact made after ``/popup forget`` replaces the old one whole.
+    The folder is made private (0700) if it is missing; each file is private (0600), written beside
+    its final name and moved into place (:mod:`sessions.files`), so a reader never sees half a file
+    and an artifact made after ``/popup forget`` replaces the old one whole.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     story = await gather_story(store, session)
     artifacts: Artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref="chart.png")
     written: list[Path] = []
-
-    def put(name: str, write: Callable[[Path], object]) -> Path:
-        target = folder / name
-        temp = folder / f".{name}.partial"
-        write(temp)
-        os.replace(temp, target)
-        written.append(target)
-        return target
-
-    put("article.md", lambda p: p.write_text(artifacts.markdown, encoding="utf-8"))
-    put("article.html", lambda p: p.write_text(artifacts.html, encoding="utf-8"))
-    put("chart.png", lambda p: p.write_bytes(artifacts.chart_png))
-
-    json_temp, csv_temp = folder / ".session.json.partial", folder / ".replies.csv.partial"
-    positions = {p.prompt.id: p.prompt.position for p in story.prompts}
-    try:
-        with (
-            json_temp.open("w", encoding="utf-8") as json_file,
-            csv_temp.open("w", encoding="utf-8", newline="") as csv_file,
-        ):
-            json_out = _JsonReplies(json_file, story)
-            csv_out = _CsvRows(csv_file, session, positions)
-            # One read of the replies feeds both files.
-            async for reply in store.iter_replies(session.id):
-                json_out.write(reply)
-                csv_out.write(reply)
-            json_out.close()
-    except BaseException:
-        for temp in (json_temp, csv_temp):
-            temp.unlink(missing_ok=True)
-        raise
-    for temp, name in ((json_temp, "session.json"), (csv_temp, "replies.csv")):
-        os.replace(temp, folder / name)
+    for name, text in (("article.md", artifacts.markdown), ("article.html", artifacts.html)):
+        with private_text(folder / name, replace=True) as text_file:
+            text_file.write(text)
         written.append(folder / name)
+    with private_bytes(folder / "chart.png", replace=True) as png_file:
+        png_file.write(artifacts.chart_png)
+    written.append(folder / "chart.png")
+
+    positions = {p.prompt.id: p.prompt.position for p in story.prompts}
+    # Both files move into place only once the one read of the replies that feeds them is done.
+    with (
+        private_text(folder / "session.json", replace=True) as json_file,
+        private_text(folder / "replies.csv", replace=True, newline="") as csv_file,
+    ):
+        json_out = _JsonReplies(json_file, story)
+        csv_out = _CsvRows(csv_file, session, positions)
+        async for reply in store.iter_replies(session.id):
+            json_out.write(reply)
+            csv_out.write(reply)
+        json_out.close()
+    written += [folder / "session.json", folder / "replies.csv"]
     _log.info("artifacts of session %d written to %s", session.id, folder)
     return written
 
@@ -155,25 +193,28 @@ class _CsvRows:
     def __init__(self, sink: TextIO, session: SessionRecord, positions: dict[int, int]) -> None:
         self._writer = csv.writer(sink, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         self._anonymous = session.anonymous
+        self._channels = _Channels(session)
         self._positions = positions
         self._writer.writerow(CSV_COLUMNS)
 
     def write(self, reply: ReplyRecord) -> None:
         anonymous = self._anonymous
+        when = _iso_seconds if anonymous else _iso
         self._writer.writerow(
             (
                 reply.id,
                 self._positions.get(reply.prompt_id, ""),
                 reply.prompt_id,
-                reply.created_at.isoformat(),
-                reply.edited_at.isoformat() if reply.edited_at else "",
+                when(reply.created_at),
+                when(reply.edited_at) or "",
                 "" if anonymous else neutralise(reply.author_name),
                 "" if anonymous else neutralise(reply.author_id),
                 reply.reactions,
                 reply.edits,
                 neutralise(reply.platform),
-                neutralise(reply.channel_id),
-                neutralise(reply.message_id),
+                neutralise(self._channels(reply.platform, reply.channel_id)),
+                "" if anonymous else neutralise(reply.channel_id),
+                "" if anonymous else neutralise(reply.message_id),
                 neutralise(reply.text),
             )
         )
@@ -189,10 +230,11 @@ class _JsonReplies:
         self._sink = sink
         self._story = story
         self._anonymous = story.anonymous
+        self._channels = _Channels(story.session)
         self._positions = {p.prompt.id: p.prompt.position for p in story.prompts}
         self._first = True
         sink.write(f'{{"schema_version": {SCHEMA_VERSION}')
-        for key, value in _head(story).items():
+        for key, value in _head(story, self._channels).items():
             sink.write(f",\n{json.dumps(key)}: {json.dumps(value, ensure_ascii=True)}")
         sink.write(',\n"replies": [')
 
@@ -203,17 +245,20 @@ class _JsonReplies:
             "prompt_id": reply.prompt_id,
             "author": None if self._anonymous else reply.author_name,
         }
-        if not self._anonymous:
+        anonymous = self._anonymous
+        if not anonymous:
             item["author_id"] = reply.author_id
+        when = _iso_seconds if anonymous else _iso
         item.update(
             text=reply.text,
-            created_at=reply.created_at.isoformat(),
-            edited_at=_iso(reply.edited_at),
+            created_at=when(reply.created_at),
+            edited_at=when(reply.edited_at),
             edits=reply.edits,
             reactions=reply.reactions,
             platform=reply.platform,
-            channel_id=reply.channel_id,
-            message_id=reply.message_id,
+            channel=self._channels(reply.platform, reply.channel_id),
+            channel_id=None if anonymous else reply.channel_id,
+            message_id=None if anonymous else reply.message_id,
         )
         self._sink.write(("\n" if self._first else ",\n") + json.dumps(item, ensure_ascii=True))
         self._first = False
@@ -222,7 +267,7 @@ class _JsonReplies:
         self._sink.write("\n]}\n")
 
 
-def _head(story: Story) -> dict[str, Any]:
+def _head(story: Story, channels: _Channels) -> dict[str, Any]:
     session = story.session
     anonymous = session.anonymous
     session_part: dict[str, Any] = {
@@ -236,7 +281,14 @@ def _head(story: Story) -> dict[str, Any]:
         "started_at": _iso(session.started_at),
         "recap_at": _iso(session.recap_at),
         "closed_at": _iso(session.closed_at),
-        "channels": [{"platform": c.platform, "channel_id": c.channel_id} for c in session.channels],
+        "channels": [
+            {
+                "platform": c.platform,
+                "channel": channels(c.platform, c.channel_id),
+                "channel_id": None if anonymous else c.channel_id,
+            }
+            for c in session.channels
+        ],
     }
     if not anonymous:
         session_part["started_by"] = session.started_by

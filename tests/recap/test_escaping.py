@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sessions.model import ChannelRef
 from sessions.recap import build_recap
@@ -135,3 +138,48 @@ async def test_right_to_left_names_and_replies_are_isolated(store: SqliteStore) 
     html = recap.attachments[1].data.decode()
     assert '<bdi class="author">داليا</bdi>' in html
     assert '<p class="text" dir="auto">قراءة الشيفرة مع زميل</p>' in html
+
+
+FORMULA_TRIGGERS = "=+-@＝＋－＠"  # ASCII and their full-width forms, which spreadsheets also run
+WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
+def test_neutralise_sees_through_leading_whitespace_and_full_width_signs() -> None:
+    assert neutralise("\n=1+1") == "'\n=1+1"
+    assert neutralise("\nplain") == "'\nplain"  # a leading line break, like CR and tab
+    assert neutralise(" =1+1") == "' =1+1"
+    assert neutralise("\u00a0\u3000@SUM(A1)") == "'\u00a0\u3000@SUM(A1)"
+    assert neutralise("＝1+1") == "'＝1+1"
+    assert neutralise("＋1") == "'＋1"
+    assert neutralise("－1") == "'－1"
+    assert neutralise("＠SUM(A1)") == "'＠SUM(A1)"
+    assert neutralise("  plain, then =1") == "  plain, then =1"
+    assert neutralise("   ") == "   "
+
+
+@given(lead=st.text(alphabet=WHITESPACE), trigger=st.sampled_from(FORMULA_TRIGGERS), rest=st.text())
+def test_a_formula_behind_any_whitespace_is_neutralised(lead: str, trigger: str, rest: str) -> None:
+    cell = lead + trigger + rest
+    assert neutralise(cell) == "'" + cell
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8")) | st.text(alphabet=WHITESPACE + FORMULA_TRIGGERS + "a1 "))
+def test_a_cell_is_kept_byte_exact_or_only_prefixed(cell: str) -> None:
+    out = neutralise(cell)
+    first = cell.lstrip()[:1]
+    if cell[:1] in ("\t", "\r", "\n") or (first and first in FORMULA_TRIGGERS):
+        assert out == "'" + cell
+    else:
+        assert out == cell
+
+
+async def test_csv_cells_with_hidden_formulas_come_out_neutralised(store: SqliteStore) -> None:
+    day = await new_day(store, prompts=("Formulas?",))
+    hidden = ["\n=1+1", " =1+1", "\u3000+SUM(1,2)", "＝HYPERLINK(\"http://evil.example\")", "＠SUM(A1)", "－2+3"]
+    for i, text in enumerate(hidden):
+        await day.reply(1, text, author=f"U{i}", name=f" =Name{i}", minutes=i)
+    sink = io.StringIO(newline="")
+    await export(store, await day.fresh(), "csv", sink)
+    rows = list(csv.DictReader(io.StringIO(sink.getvalue(), newline="")))
+    assert [r["text"] for r in rows] == ["'" + t for t in hidden]
+    assert [r["author"] for r in rows] == [f"' =Name{i}" for i in range(len(hidden))]
