@@ -25,6 +25,7 @@ from adapters.discord.backpressure import DEFAULT_MAX_IN_FLIGHT
 from adapters.discord.client import PopupClient
 from adapters.discord.commands import answer
 from adapters.discord.endpoints import Endpoints, apply_endpoints, pinned_gateway
+from adapters.discord.internals import check_classes
 from adapters.discord.mapping import (
     PLATFORM,
     channel_ref,
@@ -35,7 +36,7 @@ from adapters.discord.mapping import (
 )
 from adapters.discord.render import THREAD_NAME_MAX, MessagePart, digest, parse_marker, render, thread_name, unescape
 from adapters.discord.settings import DiscordSettings
-from sessions.errors import CommandError, ConfigError, DeliveryError
+from sessions.errors import CommandError, ConfigError, DeliveryError, IncompatibleLibrary
 from sessions.model import (
     ChannelRef,
     CommandInvoked,
@@ -118,6 +119,7 @@ class DiscordAdapter:
         """Log in, sync ``/popup``, connect; returns after READY (guilds loaded)."""
         if self._client is not None:
             raise RuntimeError("DiscordAdapter.start called twice")
+        check_classes()
         self._handler = handler
         self._ready.clear()
         self._endpoints = apply_endpoints(self._settings)
@@ -157,9 +159,12 @@ class DiscordAdapter:
             ended = self._connection.exception()
             if isinstance(ended, discord.PrivilegedIntentsRequired):
                 raise ConfigError(INTENT_REFUSED) from ended
+            if isinstance(ended, IncompatibleLibrary):
+                raise ended
             raise DeliveryError(f"the Discord gateway connection ended before READY: {ended!r}") from ended
         if not self._ready.is_set():
             raise DeliveryError(f"Discord did not become ready within {self._ready_timeout:g} s")
+        client.check_wiring()
         self._connection.add_done_callback(self._connection_ended)
 
     def _connection_ended(self, task: asyncio.Task[None]) -> None:
