@@ -3,6 +3,12 @@
 A line ``/popup …`` is a command; any other line is a reply in the newest prompt's thread. The
 same adapter drives the real engine in the demo and in tests (``say``, ``edit``, ``delete``,
 ``react`` act as any member), in the manner of errbot's TestBackend.
+
+A failed store is never taken as seen (the rule every adapter keeps; see docs/architecture.md).
+Here whoever typed the event is the only one who can send it again, so they hear of it: ``say``,
+``edit``, ``delete`` and ``react`` raise :class:`~sessions.errors.NotStored` (the engine's error as
+its cause), and a line typed on the terminal that was not stored is answered with a notice to type
+it again, and logged as an error once.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
+from sessions.errors import NotStored
 from sessions.model import (
     ChannelRef,
     CommandInvoked,
     Member,
     Message,
+    MessageEvent,
     MessageRef,
     Posted,
     ReactionChanged,
@@ -104,6 +112,9 @@ class ConsoleAdapter:
             if text.strip():
                 try:
                     await self.say(text)
+                except NotStored as error:
+                    _log.error("console: a line was not stored", exc_info=error.__cause__)
+                    self._print("(not stored: the bot could not save that line; type it again)")
                 except Exception:
                     _log.exception("console line failed")
 
@@ -142,8 +153,17 @@ class ConsoleAdapter:
             raise RuntimeError("the console adapter is not started")
         return self._handler
 
+    async def _hand_over(self, event: MessageEvent) -> None:
+        """The engine's ``on_event``; its failure raised as :class:`NotStored`."""
+        handler = self._need_handler()
+        try:
+            await handler.on_event(event)
+        except Exception as error:
+            raise NotStored(event.delivery_id or event.message.message_id) from error
+
     async def say(self, text: str, member: Member | None = None) -> MessageRef | None:
-        """Type a line: a command, or a reply in the newest prompt's thread."""
+        """Type a line: a command, or a reply in the newest prompt's thread (raises
+        :class:`NotStored` if the engine could not store the reply)."""
         member = member or self.user
         if text.lstrip().startswith("/popup"):
             await self.command(text, member)
@@ -157,7 +177,7 @@ class ConsoleAdapter:
             self._print(
                 f"  ↳ {inert(member.display_name)} in thread {self._thread_numbers[thread.thread_id]}: {inert(text)}"
             )
-        await self._need_handler().on_event(
+        await self._hand_over(
             ReplyPosted(thread=thread, message=message, author=member, text=text, at=datetime.now(UTC))
         )
         return message
@@ -180,17 +200,17 @@ class ConsoleAdapter:
     async def edit(self, message: MessageRef, text: str, member: Member | None = None) -> None:
         who = (member or self.user).display_name
         self._print(f"  ✎ {inert(who)} edited a reply: {inert(text)}")
-        await self._need_handler().on_event(
+        await self._hand_over(
             ReplyEdited(message=message, text=text, at=datetime.now(UTC), thread=self.newest_thread)
         )
 
     async def delete(self, message: MessageRef, member: Member | None = None) -> None:
         who = (member or self.user).display_name
         self._print(f"  ✗ {inert(who)} deleted a reply")
-        await self._need_handler().on_event(ReplyDeleted(message=message, at=datetime.now(UTC)))
+        await self._hand_over(ReplyDeleted(message=message, at=datetime.now(UTC)))
 
     async def react(self, message: MessageRef, member: Member, emoji: str, *, added: bool = True) -> None:
-        await self._need_handler().on_event(
+        await self._hand_over(
             ReactionChanged(message=message, user_id=member.user_id, emoji=emoji, added=added, at=datetime.now(UTC))
         )
 

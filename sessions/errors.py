@@ -36,3 +36,23 @@ class DeliveryError(PopupError):
 
 class StorageError(PopupError):
     """The database cannot be opened or is of an unknown schema version."""
+
+
+class NotStored(PopupError):
+    """An inbound event was not made durable: the engine failed on it, or had not finished in time.
+
+    An adapter never takes such an event as seen: it fails the platform's delivery so the platform
+    sends it again (Slack), holds it and hands it over again itself (Discord), or tells whoever
+    typed it (console). ``key`` is the platform's delivery id where it has one.
+    """
+
+    def __init__(self, key: str | None) -> None:
+        super().__init__(f"event {key} not stored")
+        self.key = key
+
+
+class IncompatibleLibrary(PopupError):
+    """An installed library lacks an internal Popup leans on (a release pyproject.toml does not allow).
+
+    The message names the library, its installed version and the missing attribute.
+    """

@@ -46,7 +46,13 @@ class EventHandler(Protocol):
 
     async def on_event(self, event: MessageEvent) -> None:
         """Record a reply, edit, deletion or reaction. Returns once it is durable (or ignored),
-        so an adapter that acknowledges after this call never acknowledges a lost event."""
+        so an adapter that acknowledges after this call never acknowledges a lost event.
+
+        If it raises, the event is not stored, and the adapter must not take it as seen: it gets
+        the event handed over again (the platform's redelivery, or its own retry), or tells whoever
+        sent it; an event given up on is logged as an error. Adapters report this as
+        :class:`~sessions.errors.NotStored`.
+        """
         ...
 
 

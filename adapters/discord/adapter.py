@@ -6,11 +6,23 @@ minutes returns the first message instead of posting again; discord.py waits out
 retries the same request. For longer gaps :meth:`DiscordAdapter.find_post` scans the channel's
 recent history for the footer marker that :mod:`adapters.discord.render` puts on every message
 (history does not return nonces).
+
+A failed store is never taken as seen (the rule every adapter keeps; see docs/architecture.md).
+The gateway cannot be asked to send an event again, so the adapter holds on to it: the event's
+handler task hands it to the engine again, with growing pauses, for up to ``store_retry_budget``
+seconds (Slack's own redelivery window is about as long). Meanwhile the task counts as in flight,
+so a store that keeps failing fills the in-flight bound and reading pauses: later events wait at
+Discord instead of in memory. The first failure is logged as a warning with its traceback; an
+event still not stored when the budget runs out, or at stop, is logged as an error naming it; the
+back-fill (after a restart, or a gateway session that could not resume) reads its thread again,
+which recovers replies and edits. During a back-fill a message is handed over once: one that is
+not stored is left for the next back-fill, and the thread's error says how many were.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from collections.abc import Sequence
@@ -25,6 +37,7 @@ from adapters.discord.backpressure import DEFAULT_MAX_IN_FLIGHT
 from adapters.discord.client import PopupClient
 from adapters.discord.commands import answer
 from adapters.discord.endpoints import Endpoints, apply_endpoints, pinned_gateway
+from adapters.discord.internals import check_classes
 from adapters.discord.mapping import (
     PLATFORM,
     channel_ref,
@@ -35,7 +48,7 @@ from adapters.discord.mapping import (
 )
 from adapters.discord.render import THREAD_NAME_MAX, MessagePart, digest, parse_marker, render, thread_name, unescape
 from adapters.discord.settings import DiscordSettings
-from sessions.errors import CommandError, ConfigError, DeliveryError
+from sessions.errors import CommandError, ConfigError, DeliveryError, IncompatibleLibrary, NotStored
 from sessions.model import (
     ChannelRef,
     CommandInvoked,
@@ -63,6 +76,9 @@ THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a popup day: the thread stays in
 FIND_POST_SCAN = 100  # recent channel messages searched for an earlier post
 KNOWN_THREAD_AGE = timedelta(days=2)  # threads back-filled again after a new gateway session
 STOP_GRACE = 10.0  # seconds stop() waits for the engine to finish events already handed to it
+STORE_RETRY_FIRST = 0.5  # seconds before an event the engine failed to store is handed over again
+STORE_RETRY_MAX = 30.0  # the pause between attempts doubles up to this
+STORE_RETRY_BUDGET = 300.0  # seconds an event is held for the engine before it is given up
 EMBED_COLOUR = discord.Colour(0x5865F2)
 _NETWORK_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError)
 
@@ -80,13 +96,21 @@ class DiscordAdapter:
         backfill_limit: int = 1000,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         heartbeat_timeout: float = 60.0,
+        store_retry_first: float = STORE_RETRY_FIRST,
+        store_retry_budget: float = STORE_RETRY_BUDGET,
     ) -> None:
         """``max_in_flight`` bounds the gateway events being handled at once: past it the client
         stops reading the gateway until the engine has caught up (see
         :mod:`adapters.discord.backpressure`). ``heartbeat_timeout`` is discord.py's: seconds
-        without any frame from the gateway (while reading) before it reconnects."""
+        without any frame from the gateway (while reading) before it reconnects.
+        ``store_retry_first`` and ``store_retry_budget``: how an event the engine failed to store
+        is held and handed over again (see the module's docstring)."""
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
+        if not 0 < store_retry_first <= store_retry_budget:
+            raise ValueError(
+                f"need 0 < store_retry_first <= store_retry_budget, not {store_retry_first}, {store_retry_budget}"
+            )
         self._settings = settings
         self._plan_names = tuple(plan_names)
         self._guild_ready_timeout = guild_ready_timeout
@@ -94,7 +118,10 @@ class DiscordAdapter:
         self._backfill_limit = backfill_limit
         self._max_in_flight = max_in_flight
         self._heartbeat_timeout = heartbeat_timeout
+        self._store_retry_first = store_retry_first
+        self._store_retry_budget = store_retry_budget
         self._handler: EventHandler | None = None
+        self._stopping = asyncio.Event()  # wakes events held for a retry: stop gives them up
         self._client: PopupClient | None = None
         self._endpoints: Endpoints | None = None
         self._connection: asyncio.Task[None] | None = None
@@ -118,8 +145,10 @@ class DiscordAdapter:
         """Log in, sync ``/popup``, connect; returns after READY (guilds loaded)."""
         if self._client is not None:
             raise RuntimeError("DiscordAdapter.start called twice")
+        check_classes()
         self._handler = handler
         self._ready.clear()
+        self._stopping.clear()
         self._endpoints = apply_endpoints(self._settings)
         client = PopupClient(
             sink=self,
@@ -157,9 +186,12 @@ class DiscordAdapter:
             ended = self._connection.exception()
             if isinstance(ended, discord.PrivilegedIntentsRequired):
                 raise ConfigError(INTENT_REFUSED) from ended
+            if isinstance(ended, IncompatibleLibrary):
+                raise ended
             raise DeliveryError(f"the Discord gateway connection ended before READY: {ended!r}") from ended
         if not self._ready.is_set():
             raise DeliveryError(f"Discord did not become ready within {self._ready_timeout:g} s")
+        client.check_wiring()
         self._connection.add_done_callback(self._connection_ended)
 
     def _connection_ended(self, task: asyncio.Task[None]) -> None:
@@ -174,6 +206,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         """Disconnect; handlers already running finish first (while REST still works). Idempotent."""
         self._handler = None  # from here on new events are dropped; a later start back-fills them
+        self._stopping.set()
         for task in list(self._background):
             task.cancel()
         current = asyncio.current_task()
@@ -201,14 +234,45 @@ class DiscordAdapter:
     # -- Sink (called by the client) ------------------------------------------------------------
 
     async def deliver(self, event: MessageEvent) -> None:
+        """Hand a gateway event to the engine; return once it is stored, or given up (and logged)."""
         handler = self._handler
         if handler is None:
             return
         with self._tracked():
+            await self._hold_until_stored(handler, event)
+
+    async def _hold_until_stored(self, handler: EventHandler, event: MessageEvent) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._store_retry_budget
+        pause = self._store_retry_first
+        attempt = 1
+        while True:
             try:
-                await handler.on_event(event)
-            except Exception:
-                _log.exception("the engine failed on %s", type(event).__name__)
+                await _store(handler, event)
+            except NotStored as error:
+                failure = error.__cause__
+            else:
+                if attempt > 1:
+                    _log.info("%s stored on attempt %d", _describe(event), attempt)
+                return
+            if attempt == 1:
+                _log.warning("%s not stored; handing it over again for up to %g s",
+                             _describe(event), self._store_retry_budget, exc_info=failure)
+            else:
+                _log.debug("%s not stored on attempt %d: %r", _describe(event), attempt, failure)
+            left = deadline - loop.time()
+            if self._handler is handler and left > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), min(pause, left))
+            if self._handler is not handler or left <= 0:
+                why = "the adapter stopped" if self._handler is not handler else f"{attempt} attempts"
+                _log.error("%s was not stored (given up after %s: %r); the next back-fill of its thread "
+                           "(after a restart, or a gateway session that could not resume) recovers it if it "
+                           "is a reply or an edit; a reaction or a deletion is lost",
+                           _describe(event), why, failure)
+                return
+            pause = min(pause * 2, STORE_RETRY_MAX)
+            attempt += 1
 
     async def connected(self, *, first: bool) -> None:
         if first:
@@ -335,15 +399,31 @@ class DiscordAdapter:
         if not isinstance(channel, discord.Thread):
             raise DeliveryError(f"channel {thread_id} is not a thread")
         forwarded = 0
+        unstored: list[NotStored] = []
         async for message in channel.history(limit=self._backfill_limit, oldest_first=True):
             event = reply_from_message(message)
             if event is None:
                 continue
-            await self.deliver(event)
-            forwarded += 1
+            handler = self._handler
+            if handler is None:
+                break  # stopped: the next start back-fills again
+            events: list[MessageEvent] = [event]
             if message.edited_at is not None:
-                edit = ReplyEdited(message=event.message, text=event.text, at=message.edited_at, thread=event.thread)
-                await self.deliver(edit)
+                events.append(
+                    ReplyEdited(message=event.message, text=event.text, at=message.edited_at, thread=event.thread)
+                )
+            with self._tracked():
+                for each in events:
+                    try:
+                        await _store(handler, each)
+                    except NotStored as error:
+                        unstored.append(error)
+            forwarded += 1
+        if unstored:
+            # The messages are still at Discord: the next back-fill of this thread hands them over again.
+            _log.error("back-fill of thread %s: %d event(s) not stored (first: %r); the next back-fill "
+                       "reads them again", thread.thread_id, len(unstored), unstored[0].__cause__,
+                       exc_info=unstored[0].__cause__)
         return forwarded
 
     # -- sending -----------------------------------------------------------------------------------
@@ -417,6 +497,19 @@ async def _send_part(target: discord.abc.Messageable, part: MessagePart) -> disc
         nonce=part.nonce,  # discord.py adds enforce_nonce: a resend returns the first message
         allowed_mentions=discord.AllowedMentions.none(),
     )
+
+
+async def _store(handler: EventHandler, event: MessageEvent) -> None:
+    """``handler.on_event``, with any failure as :class:`NotStored` (the engine's error as its cause)."""
+    try:
+        await handler.on_event(event)
+    except Exception as error:
+        raise NotStored(event.delivery_id or event.message.message_id) from error
+
+
+def _describe(event: MessageEvent) -> str:
+    message = event.message
+    return f"{type(event).__name__} of message {message.message_id} in channel {message.channel.channel_id}"
 
 
 def _snowflake(value: str) -> int:

@@ -16,17 +16,16 @@ that the link is alive while it holds reading back (:meth:`InboundGate.wait`). O
 resumes, the usual checks apply again. An interaction (``/popup``) waits in line like any frame,
 so a pause should stay short: with the engine keeping up it lasts milliseconds.
 
-What this leans on in discord.py 2.7 (wired in :class:`adapters.discord.client.PopupClient`):
-``Client.connect`` assigning each new websocket to ``client.ws`` and then looping on
-``ws.poll_event()``; ``Client._schedule_event`` creating every handler task; the websocket's
-``_keep_alive`` (with ``tick()``) and ``_max_heartbeat_timeout``. ``tests/discord/test_backpressure.py``
-fails if an upgrade moves any of them.
+What this leans on inside discord.py (wired in :class:`adapters.discord.client.PopupClient`) is
+listed and checked in :mod:`adapters.discord.internals`: a release that moves any of it stops the
+adapter at start-up with an error naming the attribute, rather than running on unbounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 _log = logging.getLogger(__name__)
@@ -38,7 +37,11 @@ KEEPALIVE_TICK_MAX = 5.0  # seconds between "still alive" ticks to the keep-aliv
 class InboundGate:
     """Counts in-flight event tasks; :meth:`wait` returns when another frame may be read."""
 
-    def __init__(self, limit: int = DEFAULT_MAX_IN_FLIGHT, *, resume_at: int | None = None) -> None:
+    def __init__(
+        self, limit: int = DEFAULT_MAX_IN_FLIGHT, *, resume_at: int | None = None, heartbeat_timeout: float = 60.0
+    ) -> None:
+        """``heartbeat_timeout`` is the client's (seconds without a frame before it reconnects): while
+        paused, the keep-alive hears "alive" a few times within it."""
         if limit < 1:
             raise ValueError(f"the in-flight limit must be at least 1, not {limit}")
         if resume_at is None:
@@ -47,6 +50,7 @@ class InboundGate:
             raise ValueError(f"resume_at must be in [0, {limit}), not {resume_at}")
         self.limit = limit
         self.resume_at = resume_at
+        self._tick_every = min(KEEPALIVE_TICK_MAX, max(heartbeat_timeout / 4, 0.01))
         self.peak = 0  # the most events in flight at once (diagnostics and tests)
         self.pauses = 0  # how often reading was held back
         self._in_flight = 0
@@ -81,28 +85,21 @@ class InboundGate:
         self._closed = True
         self._open.set()
 
-    async def wait(self, ws: Any) -> None:
+    async def wait(self, alive: Callable[[], None]) -> None:
         """Return once fewer than ``limit`` events are in flight (at once when they are).
 
-        ``ws`` is the :class:`discord.gateway.DiscordWebSocket` whose reading is held back: its
-        keep-alive is told the link is alive while we, not the link, keep frames from arriving.
+        ``alive`` tells the paused connection's keep-alive that the link is alive (see
+        :func:`adapters.discord.internals.keep_alive`): while we, not the link, keep frames from
+        arriving, it must not take the silence for a dead connection.
         """
         if self.is_open:
             return
         self.pauses += 1
-        timeout = float(getattr(ws, "_max_heartbeat_timeout", 60.0))
-        tick = min(KEEPALIVE_TICK_MAX, max(timeout / 4, 0.01))
         _log.debug("%d events in flight: gateway reading paused", self._in_flight)
         while not self.is_open:
-            _tick(ws)
+            alive()
             try:
-                await asyncio.wait_for(self._open.wait(), tick)
+                await asyncio.wait_for(self._open.wait(), self._tick_every)
             except TimeoutError:
                 continue
-        _tick(ws)
-
-
-def _tick(ws: Any) -> None:
-    keep_alive = getattr(ws, "_keep_alive", None)  # set at HELLO, replaced on every connection
-    if keep_alive is not None:
-        keep_alive.tick()
+        alive()

@@ -6,7 +6,8 @@ threads it never saw, still count; so the client keeps no message cache at all.
 
 Inbound events are bounded (:mod:`adapters.discord.backpressure`): discord.py runs each event
 handler as a task of its own, and once ``max_in_flight`` of them are unfinished the client reads
-no further gateway frame until they drain.
+no further gateway frame until they drain. The discord.py internals this takes are listed and
+checked in :mod:`adapters.discord.internals`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from discord.gateway import DiscordWebSocket
 
 from adapters.discord.backpressure import DEFAULT_MAX_IN_FLIGHT, InboundGate
 from adapters.discord.commands import Runner, build_group
+from adapters.discord.internals import keep_alive, missing_internal, require_gateway
 from adapters.discord.mapping import (
     deletion,
     edit_from_payload,
@@ -57,10 +59,11 @@ def popup_intents() -> discord.Intents:
 
 def _gated(ws: DiscordWebSocket, gate: InboundGate) -> Callable[[], Coroutine[Any, Any, None]]:
     poll_event = ws.poll_event
+    alive = keep_alive(ws)
 
     async def gated_poll_event() -> None:
         if not gate.is_open:
-            await gate.wait(ws)
+            await gate.wait(alive)
         await poll_event()
 
     return gated_poll_event
@@ -79,8 +82,10 @@ class PopupClient(discord.Client):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         heartbeat_timeout: float = 60.0,
     ) -> None:
-        self._gate = InboundGate(max_in_flight)  # before super().__init__, which assigns self.ws
+        # Both before super().__init__, which assigns self.ws.
+        self._gate = InboundGate(max_in_flight, heartbeat_timeout=heartbeat_timeout)
         self._ws: DiscordWebSocket | None = None
+        self._websockets = 0  # how many gateway websockets discord.py handed to the ws setter
         super().__init__(
             intents=popup_intents(),
             # Belt and braces with the per-send setting and the escaping in render.py.
@@ -139,9 +144,20 @@ class PopupClient(discord.Client):
         # is read inside ``DiscordWebSocket.from_client``, before this assignment, so a new
         # connection always gets as far as IDENTIFY/RESUME. (discord.py itself replaces ``send``
         # on the instance the same way for debug events.)
-        if ws is not None and ws is not self._ws:
+        fresh = ws is not None and ws is not self._ws
+        self._ws = ws  # even if refused below: close() must still find it to close it
+        if ws is not None and fresh:
             ws.poll_event = _gated(ws, self._gate)  # type: ignore[method-assign]
-        self._ws = ws
+            self._websockets += 1
+
+    def check_wiring(self) -> None:
+        """Raise :class:`~sessions.errors.IncompatibleLibrary` unless discord.py went through both
+        backpressure hooks on its way to READY (call once READY was handled): the websocket came
+        through :attr:`ws`, and the READY handler through :meth:`_schedule_event`."""
+        if self._websockets == 0:
+            raise missing_internal("Client", "ws", "pausing gateway reads (Client.connect no longer assigns it)")
+        if self._gate.peak == 0:
+            raise missing_internal("Client", "_schedule_event", "counting event handlers (no handler went through it)")
 
     def _schedule_event(
         self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
@@ -161,6 +177,7 @@ class PopupClient(discord.Client):
         # READY's resume_gateway_url on the websocket, and before any later frame: the one moment
         # to keep resumes on the configured gateway (see adapters.discord.endpoints).
         if event == "connect" and self._resume_gateway is not None and self.ws is not None:
+            require_gateway(self.ws)
             self.ws.gateway = self._resume_gateway
         super().dispatch(event, *args, **kwargs)
 

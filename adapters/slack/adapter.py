@@ -12,7 +12,9 @@ Acknowledgement, which Slack wants within 3 s:
 * events are acknowledged only once the engine has made them durable (bolt runs with
   ``process_before_response=True`` for that). If the engine fails, or has not finished within
   ``ack_budget`` seconds, the request fails (500) and Slack delivers the event again; the work
-  goes on, and the redelivery is answered from it. So "acknowledged" always means "stored".
+  goes on, and the redelivery is answered from it. So "acknowledged" always means "stored"
+  (the rule every adapter keeps for a failed store, :class:`~sessions.errors.NotStored`; see
+  docs/architecture.md).
 * slash commands are acknowledged at once; the engine's answer follows through ``response_url``.
 """
 
@@ -35,12 +37,12 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.client import NameCache, Responder, SlackPoster, make_clients
-from adapters.slack.http_server import EventsServer, NotStored
+from adapters.slack.http_server import EventsServer
 from adapters.slack.mapping import PLATFORM, map_command, map_event, map_thread_message
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.render import escape
 from adapters.slack.settings import SlackSettings
-from sessions.errors import CommandError, ConfigError, PopupError
+from sessions.errors import CommandError, ConfigError, NotStored, PopupError
 from sessions.model import (
     ChannelRef,
     CommandInvoked,

@@ -28,21 +28,14 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from sessions.errors import NotStored as NotStored  # re-exported: the sink contract names it
+
 _log = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 5 * 60  # Slack's rule: refuse requests signed more than five minutes ago
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 """Takes an ``event_callback`` body; returns once it is durable, or raises :class:`NotStored`."""
-
-
-class NotStored(Exception):
-    """An event was not made durable (the engine failed, or is still at it): the request must fail
-    so that Slack delivers the event again."""
-
-    def __init__(self, key: str | None) -> None:
-        super().__init__(f"event {key} not stored")
-        self.key = key
 
 
 def parse_payload(body: str, content_type: str) -> object:

@@ -4,6 +4,7 @@ handler standing in for the engine."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.adapter import INTENT_REFUSED, TOKEN_REFUSED, DiscordAdapter
-from sessions.errors import ConfigError
+from sessions.errors import ConfigError, StorageError
 from sessions.model import (
     ChannelRef,
     CommandReply,
@@ -446,5 +447,135 @@ async def test_resumes_stay_on_the_configured_gateway(
         await fake.say(thread_id, fake.max, "after the drop")
         await handler.wait_for(lambda: len(replies(handler)) == 1)
         assert (fake.identifies, fake.resumes) == (1, 1)
+    finally:
+        await adapter.stop()
+
+
+# -- a failed store -------------------------------------------------------------------------------------
+
+
+class FailingHandler(RecordingHandler):
+    """Fails the first ``fail_events`` calls to ``on_event`` (all of them while ``broken``), as a
+    database that cannot write would; counts every attempt."""
+
+    def __init__(self, fail_events: int = 0, *, broken: bool = False) -> None:
+        super().__init__()
+        self.fail_events = fail_events
+        self.broken = broken
+        self.attempts: list[MessageEvent] = []
+
+    async def on_event(self, event: MessageEvent) -> None:
+        self.attempts.append(event)
+        if self.broken or self.fail_events > 0:
+            self.fail_events -= 1
+            raise StorageError("database is locked")
+        await super().on_event(event)
+
+
+def records(caplog: pytest.LogCaptureFixture, level: int, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == level and text in r.getMessage()]
+
+
+def new_thread(fake: FakeDiscord) -> int:
+    thread_id = fake.snowflake()
+    fake.threads[thread_id] = fake.thread_payload(thread_id, fake.channel_id, "prompt")
+    fake.messages[thread_id] = []
+    return thread_id
+
+
+async def test_a_reply_the_engine_fails_to_store_is_handed_over_again_until_stored(
+    fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = FailingHandler(fail_events=2)
+    adapter = make_adapter(fake, store_retry_first=0.01)
+    await adapter.start(handler)
+    try:
+        thread_id = new_thread(fake)
+        message = await fake.say(thread_id, fake.max, "kept despite the hiccup")
+        await handler.wait_for(lambda: bool(replies(handler)))
+    finally:
+        await adapter.stop()
+    assert [e.text for e in replies(handler)] == ["kept despite the hiccup"]
+    assert len(handler.attempts) == 3
+    (warning,) = records(caplog, logging.WARNING, "not stored")  # once, however many attempts
+    assert f"message {message['id']}" in warning.getMessage()
+    assert warning.exc_info is not None  # the engine's traceback
+    assert records(caplog, logging.INFO, "stored on attempt 3")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_reply_still_not_stored_at_stop_is_logged_as_an_error_naming_it(
+    fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = FailingHandler(broken=True)
+    adapter = make_adapter(fake, store_retry_first=0.01)
+    await adapter.start(handler)
+    thread_id = new_thread(fake)
+    message = await fake.say(thread_id, fake.max, "said while the database is down")
+    await eventually(lambda: len(handler.attempts) >= 2, what="a second attempt")
+    await asyncio.wait_for(adapter.stop(), 5)  # a held event does not hold up stop
+    (error,) = records(caplog, logging.ERROR, "was not stored")
+    assert f"message {message['id']}" in error.getMessage()
+    assert "the adapter stopped" in error.getMessage()
+    assert handler.events == []
+
+
+async def test_a_reply_not_stored_within_the_budget_is_given_up_as_an_error(
+    fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = FailingHandler(broken=True)
+    adapter = make_adapter(fake, store_retry_first=0.01, store_retry_budget=0.2)
+    await adapter.start(handler)
+    try:
+        thread_id = new_thread(fake)
+        await fake.say(thread_id, fake.max, "never stored")
+        await eventually(lambda: bool(records(caplog, logging.ERROR, "was not stored")), what="giving up")
+        (error,) = records(caplog, logging.ERROR, "was not stored")
+        assert "attempts" in error.getMessage()
+        client = adapter.client
+        assert client is not None
+        await eventually(lambda: client.gate.in_flight == 0, what="no event held any longer")
+    finally:
+        await adapter.stop()
+    assert len(handler.attempts) >= 2
+
+
+async def test_a_store_that_keeps_failing_pauses_the_gateway_and_loses_nothing(fake: FakeDiscord) -> None:
+    handler = FailingHandler(broken=True)
+    adapter = make_adapter(fake, max_in_flight=2, store_retry_first=0.01)
+    await adapter.start(handler)
+    try:
+        client = adapter.client
+        assert client is not None
+        thread_id = new_thread(fake)
+        for i in range(6):
+            await fake.say(thread_id, fake.max, f"reply {i}")
+        await eventually(lambda: len(handler.attempts) >= 6, what="the held events to be tried again")
+        assert not client.gate.is_open  # the held events fill the bound: reading is paused
+        assert {e.text for e in handler.attempts if isinstance(e, ReplyPosted)} == {"reply 0", "reply 1"}
+        handler.broken = False
+        await handler.wait_for(lambda: len(replies(handler)) == 6)
+        assert sorted(e.text for e in replies(handler)) == [f"reply {i}" for i in range(6)]
+    finally:
+        await adapter.stop()
+
+
+async def test_a_backfill_leaves_what_it_could_not_store_for_the_next_backfill(
+    fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = FailingHandler(fail_events=1)
+    adapter = make_adapter(fake)
+    await adapter.start(handler)
+    try:
+        thread_id = new_thread(fake)
+        fake.say_offline(thread_id, fake.max, "first while away")
+        fake.say_offline(thread_id, fake.olga, "second while away")
+        thread = ThreadRef(channel=channel(fake), thread_id=str(thread_id))
+        await adapter.backfill([thread])
+        assert [e.text for e in replies(handler)] == ["second while away"]
+        (error,) = records(caplog, logging.ERROR, "1 event(s) not stored")
+        assert str(thread_id) in error.getMessage()
+        await adapter.backfill([thread])  # the engine ignores what it already has
+        assert [e.text for e in replies(handler)] == ["second while away", "first while away", "second while away"]
     finally:
         await adapter.stop()

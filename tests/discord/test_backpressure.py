@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
+import discord
 import pytest
+from discord.gateway import DiscordWebSocket
 
 from adapters.discord.backpressure import InboundGate
+from adapters.discord.client import PopupClient
+from adapters.discord.internals import keep_alive
+from sessions.errors import IncompatibleLibrary
 from sessions.model import MessageEvent, ReactionChanged, ReplyEdited, ReplyPosted
 from tests.discord.conftest import eventually, make_adapter
 from tests.fakes.discord_handler import RecordingHandler
@@ -152,6 +158,63 @@ def test_max_in_flight_must_be_positive(fake: FakeDiscord) -> None:
         make_adapter(fake, max_in_flight=0)
 
 
+# -- a discord.py without the internals it leans on: a loud start-up error, never a quiet run ----------
+
+
+async def test_a_discord_py_without_schedule_event_stops_the_start_naming_it(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(discord.Client, "_schedule_event")
+    adapter = make_adapter(fake)
+    with pytest.raises(IncompatibleLibrary) as caught:
+        await adapter.start(RecordingHandler())
+    assert f"discord.py {discord.__version__} has no Client._schedule_event" in str(caught.value)
+    assert "discord.py>=2.7,<2.8" in str(caught.value)
+    assert fake.identifies == 0  # refused before connecting
+    await adapter.stop()
+
+
+async def test_a_websocket_without_keep_alive_stops_the_start_naming_it(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from_client = DiscordWebSocket.from_client
+
+    async def without_keep_alive(cls: type[DiscordWebSocket], *args: Any, **kwargs: Any) -> DiscordWebSocket:
+        ws = await from_client(*args, **kwargs)
+        renamed = ws._keep_alive
+        del ws._keep_alive  # as if a release had renamed it
+        close = ws.close
+
+        async def close_renamed(code: int = 4000) -> None:  # that release's close knows the new name
+            ws._keep_alive = renamed
+            await close(code)
+
+        ws.close = close_renamed  # type: ignore[method-assign]
+        return ws
+
+    monkeypatch.setattr(DiscordWebSocket, "from_client", classmethod(without_keep_alive))
+    adapter = make_adapter(fake)
+    with pytest.raises(IncompatibleLibrary, match=r"has no DiscordWebSocket\._keep_alive"):
+        await adapter.start(RecordingHandler())
+    await adapter.stop()
+
+
+async def test_events_that_bypass_schedule_event_stop_the_start(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if discord.py created handler tasks some other way: nothing would be counted.
+    monkeypatch.setattr(PopupClient, "_schedule_event", discord.Client._schedule_event)
+    adapter = make_adapter(fake)
+    with pytest.raises(IncompatibleLibrary, match=r"Client\._schedule_event"):
+        await adapter.start(RecordingHandler())
+    await adapter.stop()
+
+
+def test_keep_alive_names_a_missing_attribute() -> None:
+    with pytest.raises(IncompatibleLibrary, match=r"DiscordWebSocket\._keep_alive"):
+        keep_alive(object())  # type: ignore[arg-type]
+
+
 # -- the gate on its own -------------------------------------------------------------------------------
 
 
@@ -165,7 +228,8 @@ async def test_the_gate_closes_at_the_limit_and_opens_at_resume_at() -> None:
     gate.track(futures[3])
     assert not gate.is_open
     assert (gate.in_flight, gate.peak) == (4, 4)
-    waiter = asyncio.create_task(gate.wait(object()))
+    ticks: list[None] = []
+    waiter = asyncio.create_task(gate.wait(lambda: ticks.append(None)))
     for future in futures[:2]:
         future.set_result(None)
     await asyncio.sleep(0)  # done callbacks run
@@ -177,6 +241,7 @@ async def test_the_gate_closes_at_the_limit_and_opens_at_resume_at() -> None:
     assert gate.is_open
     assert gate.in_flight == 1
     assert gate.pauses == 1
+    assert len(ticks) >= 2  # the keep-alive heard "alive" as the pause began and as it ended
 
 
 async def test_a_closed_gate_never_holds_reading_back() -> None:
@@ -184,7 +249,7 @@ async def test_a_closed_gate_never_holds_reading_back() -> None:
     future = asyncio.get_running_loop().create_future()
     gate.track(future)
     assert not gate.is_open
-    waiter = asyncio.create_task(gate.wait(object()))
+    waiter = asyncio.create_task(gate.wait(lambda: None))
     await asyncio.sleep(0)
     gate.close()
     await asyncio.wait_for(waiter, 5)
