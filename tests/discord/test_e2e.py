@@ -15,6 +15,7 @@ from adapters.discord.adapter import DiscordAdapter
 from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import SessionRecord, SessionState
+from sessions.rights import Organiser, OrganiserKind
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.discord.conftest import eventually, make_adapter, until
@@ -60,7 +61,11 @@ async def boot(fake: FakeDiscord, db: Path, plan: Plan) -> Bot:
         store=store,
         ports={"discord": adapter},
         plans=[plan],
-        settings=EngineSettings(timezone="UTC", default_plan=plan.name, organisers=("Organiser",)),
+        settings=EngineSettings(
+            timezone="UTC",
+            default_plan=plan.name,
+            organisers=(Organiser(platform="discord", kind=OrganiserKind.ROLE, id=str(fake.organiser_role_id)),),
+        ),
         wakeups=Wakeups(),
         clock=utc_now,
     )
