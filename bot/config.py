@@ -21,6 +21,7 @@ from adapters.slack.settings import SlackSettings
 from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
+from sessions.rights import ORGANISER_FORMS, Organiser, parse_organiser
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,10 +133,7 @@ def _engine(session: _Reader, plans: tuple[Plan, ...]) -> EngineSettings:
     if default_plan not in names:
         known = ", ".join(repr(n) for n in names) or "none"
         raise session.fail("default_plan", f"{default_plan!r} is not a configured plan (plans: {known})")
-    organisers = session.get("organisers", list, [])
-    for index, who in enumerate(organisers):
-        if not isinstance(who, str | int) or isinstance(who, bool):
-            raise session.fail(f"organisers[{index}]", f"expected a user id or role name, got {who!r}")
+    organisers = _organisers(session)
     grace_text = session.get("late_grace", str, "15m")
     try:
         grace = parse_time(grace_text if grace_text.startswith("+") else f"+{grace_text}")
@@ -145,9 +143,19 @@ def _engine(session: _Reader, plans: tuple[Plan, ...]) -> EngineSettings:
     return EngineSettings(
         default_plan=default_plan,
         timezone=timezone,
-        organisers=tuple(str(o) for o in organisers),
+        organisers=organisers,
         late_grace=timedelta(seconds=grace.seconds),
     )
+
+
+def _organisers(session: _Reader) -> tuple[Organiser, ...]:
+    organisers: list[Organiser] = []
+    for index, who in enumerate(session.get("organisers", list, [])):
+        organiser = parse_organiser(who) if isinstance(who, str) else None
+        if organiser is None:
+            raise session.fail(f"organisers[{index}]", f"{who!r} is not a platform-qualified id; use {ORGANISER_FORMS}")
+        organisers.append(organiser)
+    return tuple(organisers)
 
 
 def _plans(root: _Reader) -> tuple[Plan, ...]:

@@ -45,13 +45,19 @@ class MessageRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Member:
-    """Who did something. ``roles`` holds role names and ids as the platform knows them."""
+    """Who did something.
+
+    ``roles`` holds the platform's role *ids*, never role names: a name is anyone's to give to a
+    role, so it must not grant rights. ``is_admin`` is what the platform says about the member:
+    Discord's Manage Server or Administrator, a Slack workspace admin or owner, the console's
+    local user (the operator). Admins may run every command on every session (sessions/rights.py).
+    """
 
     platform: str
     user_id: str
     display_name: str
     roles: tuple[str, ...] = ()
-    is_admin: bool = False  # e.g. Discord "Manage Server"
+    is_admin: bool = False
     is_bot: bool = False
 
 

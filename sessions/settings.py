@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sessions.rights import Organiser
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineSettings:
     default_plan: str
     timezone: str = "UTC"
-    organisers: tuple[str, ...] = ()  # user ids, role names or role ids; empty = anyone
+    # Who may start, stop, cancel and advance sessions; empty = anyone may start, and only a
+    # session's starter may end or advance it (admins always may; see sessions/rights.py).
+    organisers: tuple[Organiser, ...] = ()
     # A prompt that fell due while the bot was down is posted late within this grace, and past
     # it is marked missed (and named in the recap) rather than landing out of context.
     late_grace: timedelta = timedelta(minutes=15)

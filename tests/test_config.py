@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import load_config
 from sessions.errors import ConfigError
+from sessions.rights import Organiser, OrganiserKind
 
 GOOD = """
 [storage]
@@ -92,6 +93,27 @@ BAD = [
     ("discord without token", GOOD + "[discord]\nenabled = true\n", r"DISCORD_TOKEN is not set"),
     ("bad guild id", GOOD + '[discord]\nguild_ids = ["abc"]\n', r"discord\.guild_ids\[0\]: 'abc' is not a guild id"),
     ("bad slack mode", GOOD + '[slack]\nmode = "carrier-pigeon"\n', r"slack\.mode: 'carrier-pigeon'"),
+    (
+        "organiser by role name",
+        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["slack:U0ORG", "Organiser"]'),
+        r"session\.organisers\[1\]: 'Organiser' is not a platform-qualified id; use \"slack:U123\" \(a Slack user\), "
+        r"\"discord:123456\" \(a Discord user\), \"discord:role:123456\" \(a Discord role\) or \"console:NAME\"$",
+    ),
+    (
+        "organiser on an unknown platform",
+        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["teams:U0ORG"]'),
+        r"session\.organisers\[0\]: 'teams:U0ORG' is not a platform-qualified id; use \"slack:U123\"",
+    ),
+    (
+        "organiser as a bare number",
+        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = [123456]'),
+        r"session\.organisers\[0\]: 123456 is not a platform-qualified id; use \"slack:U123\"",
+    ),
+    (
+        "discord role by name",
+        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["discord:role:Organiser"]'),
+        r"session\.organisers\[0\]: 'discord:role:Organiser' is not a platform-qualified id",
+    ),
 ]
 
 
@@ -139,6 +161,33 @@ def test_the_cli_exits_2_with_one_line(tmp_path: Path, text: str, message: str) 
     import re
 
     assert re.search(message, lines[0])
+
+
+def test_organisers_are_read_as_platform_qualified_ids(tmp_path: Path) -> None:
+    forms = '["slack:U0ORG", "discord:80351110224678912", "discord:role:41771983423143936", "console:you"]'
+    text = GOOD.replace('default_plan = "day"', f'default_plan = "day"\norganisers = {forms}')
+    config = load_config(write(tmp_path, text), env={})
+    assert config.engine.organisers == (
+        Organiser(platform="slack", kind=OrganiserKind.USER, id="U0ORG"),
+        Organiser(platform="discord", kind=OrganiserKind.USER, id="80351110224678912"),
+        Organiser(platform="discord", kind=OrganiserKind.ROLE, id="41771983423143936"),
+        Organiser(platform="console", kind=OrganiserKind.USER, id="you"),
+    )
+
+
+def test_the_cli_names_a_bad_organiser_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    config = write(tmp_path, GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["Organiser"]'))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "session.organisers[0]: 'Organiser' is not a platform-qualified id" in line
+    assert '"discord:role:123456" (a Discord role)' in line
 
 
 def test_the_cli_refuses_bad_usage_with_2() -> None:

@@ -15,11 +15,13 @@ import pytest
 from sessions.model import ChannelRef, CommandInvoked, MessageRef, ReactionChanged, ReplyEdited, ReplyPosted, ThreadRef
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionRecord, SessionState
+from sessions.rights import Organiser, OrganiserKind
 from tests.fakes.clock import FakeClock
 from tests.support import RecordingPort, Rig, make_rig, member, offset_plan
 
 ADA = member("ada", "Ada")
 BOB = member("bob", "Bob")
+ORGANISER_ROLE = Organiser(platform="fake", kind=OrganiserKind.ROLE, id="r-org")
 
 MakeRig = Callable[..., Awaitable[Rig]]
 
@@ -132,11 +134,11 @@ async def test_duplicate_wake_ups_post_nothing_twice(rig: MakeRig) -> None:
 
 async def test_start_refusals(rig: MakeRig) -> None:
     plans = [offset_plan(recap="+30s"), offset_plan("other", recap="+30s")]
-    day = await rig(plans, organisers=("Organiser",))
+    day = await rig(plans, organisers=(ORGANISER_ROLE,))
     refused = await day.command("start", who=ADA)
     assert "Only the session's organisers" in refused
     assert day.port.posts == []
-    by_role = member("carol", roles=("Organiser",))
+    by_role = member("carol", roles=("r-org",))
     assert "Started" in await day.command("start", "other", who=by_role)
     second = await day.command("start", who=by_role)
     assert "already running in this channel" in second
@@ -146,6 +148,48 @@ async def test_start_refusals(rig: MakeRig) -> None:
     session = await day.store.active_session(day.channel)
     assert session is not None
     assert session.plan_name == "other"
+
+
+async def test_without_organisers_only_the_starter_or_an_admin_may_end_or_advance(
+    rig: MakeRig, clock: FakeClock
+) -> None:
+    day = await rig([offset_plan(prompts=("+0s", "+1h"), recap="+2h")])
+    assert "Started session #1" in await day.command("start", who=ADA)  # anyone may start
+    await clock.advance(0)
+    ada_elsewhere = member("ada", "Ada", platform="slack")  # the same user id on another platform
+    for word, what in (("next", "post its next prompt"), ("stop", "stop it"), ("cancel", "cancel it")):
+        for stranger in (BOB, ada_elsewhere):
+            answer = await day.command(word, who=stranger)
+            assert f"Only the member who started this session, or an admin, can {what}." in answer
+    assert day.port.sent() == ["opening", "prompt:1"]
+    assert "Prompt 2 of 2 posted" in await day.command("next", who=ADA)
+    assert "closed; the recap is posted" in await day.command("stop", who=ADA)
+    assert "Started session #2" in await day.command("start", who=BOB)
+    assert "Only the member who started" in await day.command("cancel", who=ADA)
+    assert "cancelled" in await day.command("cancel", who=member("root", is_admin=True))
+    states = [s.state for s in await day.store.list_sessions()]
+    assert sorted(states, key=str) == [SessionState.CANCELLED, SessionState.CLOSED]
+
+
+async def test_listed_organisers_and_admins_may_run_any_session_and_nobody_else(
+    rig: MakeRig, clock: FakeClock
+) -> None:
+    olga = Organiser(platform="fake", kind=OrganiserKind.USER, id="olga")
+    day = await rig([offset_plan(prompts=("+0s", "+1h"), recap="+2h")], organisers=(olga, ORGANISER_ROLE))
+    assert "Started session #1" in await day.command("start", who=member("olga"))
+    await clock.advance(0)
+    impostors = (
+        ADA,  # the starter of nothing, and no organiser
+        member("olga", platform="slack"),  # the organiser's user id, on another platform
+        member("carol", platform="slack", roles=("r-org",)),  # the organisers' role id, on another platform
+        member("r-org"),  # a user whose id is the role's
+    )
+    for who in impostors:
+        for word in ("next", "stop", "cancel", "start"):
+            assert "Only the session's organisers can do that." in await day.command(word, who=who)
+    assert day.port.sent() == ["opening", "prompt:1"]
+    assert "Prompt 2 of 2 posted" in await day.command("next", who=member("carol", roles=("r-org",)))
+    assert "closed; the recap is posted" in await day.command("stop", who=member("admin", is_admin=True))
 
 
 async def test_a_clock_time_already_passed_today_suggests_tomorrow(rig: MakeRig, clock: FakeClock) -> None:

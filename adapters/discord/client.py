@@ -50,7 +50,7 @@ def popup_intents() -> discord.Intents:
     """Only what Popup reads. ``message_content`` is privileged: without it reply texts are empty,
     and Discord closes the gateway with 4014 if the portal switch is off."""
     intents = discord.Intents.none()
-    intents.guilds = True  # channels, threads and roles (role names for organisers)
+    intents.guilds = True  # channels, threads and roles (organiser role ids, Manage Server)
     intents.guild_messages = True
     intents.message_content = True
     intents.guild_reactions = True  # reactions pick the recap's highlights

@@ -47,16 +47,17 @@ def thread_ref(thread_id: int | str, parent_id: int | str | None) -> ThreadRef:
 
 
 def member_from(user: discord.abc.User, *, permissions: discord.Permissions | None = None) -> Member:
-    """The neutral member: role ids *and* names (organisers may be configured by either), and
-    ``is_admin`` for Manage Server. ``permissions`` are an interaction's resolved permissions,
-    which Discord computes for us and so also hold when the guild's roles are not cached."""
+    """The neutral member: role ids (never names: anyone with Manage Roles can name a role
+    "Organiser"), and ``is_admin`` for Manage Server or Administrator. ``permissions`` are an
+    interaction's resolved permissions, which Discord computes for us and so also hold when the
+    guild's roles are not cached."""
     roles: list[str] = []
     is_admin = False
     if isinstance(user, discord.Member):
         for role in user.roles:
             if role.is_default():  # @everyone: every member has it; not a useful organiser role
                 continue
-            roles.extend((str(role.id), role.name))
+            roles.append(str(role.id))
         guild_perms = user.guild_permissions
         is_admin = guild_perms.manage_guild or guild_perms.administrator
     if permissions is not None:
@@ -65,7 +66,7 @@ def member_from(user: discord.abc.User, *, permissions: discord.Permissions | No
         platform=PLATFORM,
         user_id=str(user.id),
         display_name=user.display_name,
-        roles=tuple(dict.fromkeys(roles)),
+        roles=tuple(roles),
         is_admin=is_admin,
         is_bot=user.bot,
     )

@@ -251,8 +251,7 @@ class SlackAdapter:
         handler = self._handler
         if handler is None:
             return
-        name = await self._names.get(command.member.user_id, fallback=command.member.display_name)
-        command = dataclasses.replace(command, member=dataclasses.replace(command.member, display_name=name))
+        command = dataclasses.replace(command, member=await self._names.member(command.member))
         try:
             reply = await handler.on_command(command)
         except CommandError as error:

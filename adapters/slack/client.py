@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +28,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.mapping import thread_id
+from adapters.slack.mapping import SlackUser, command_member, thread_id, user_from_info
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.render import render
 from sessions.errors import ConfigError, DeliveryError, PopupError
-from sessions.model import ChannelRef, Message, MessageRef, Posted, ThreadRef
+from sessions.model import ChannelRef, Member, Message, MessageRef, Posted, ThreadRef
 
 _log = logging.getLogger(__name__)
 
@@ -69,54 +71,90 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-class NameCache:
-    """Display names from ``users.info``, remembered (bounded, least recently used evicted).
+@dataclass(frozen=True, slots=True)
+class _Known:
+    user: SlackUser
+    at: float  # when Slack said so (on the cache's clock)
 
-    Concurrent misses for one user (a burst of their replies, or a reply and Slack's retry of it)
-    share one ``users.info`` call.
+
+class NameCache:
+    """Who Slack users are, from ``users.info``: display names and admin flags, remembered
+    (bounded, least recently used evicted).
+
+    A name is used however old it is. The admin flags grant rights, so a command trusts them for
+    ``rights_max_age`` seconds only and otherwise asks again (the one call refreshes the name too):
+    a demoted admin loses the rights within that time. Concurrent misses for one user (a burst of
+    their replies, or a reply and Slack's retry of it) share one ``users.info`` call.
     """
 
-    def __init__(self, reader: AsyncWebClient, *, size: int = 2048) -> None:
+    def __init__(
+        self,
+        reader: AsyncWebClient,
+        *,
+        size: int = 2048,
+        rights_max_age: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._reader = reader
         self._size = size
-        self._names: OrderedDict[str, str] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[str | None]] = {}
+        self._rights_max_age = rights_max_age
+        self._clock = clock
+        self._users: OrderedDict[str, _Known] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[_Known | None]] = {}
 
     def cached(self, user_id: str) -> str | None:
         """The remembered name ("" if Slack has none for the user), or None: then :meth:`get` asks."""
-        name = self._names.get(user_id)
-        if name is not None:
-            self._names.move_to_end(user_id)
-        return name
+        known = self._remembered(user_id)
+        return known.user.name if known is not None else None
 
     async def get(self, user_id: str, *, fallback: str = "") -> str:
-        name = self.cached(user_id)
-        if name is None:
-            pending = self._pending.get(user_id)
-            if pending is not None:
-                name = await asyncio.shield(pending)  # shielded: one waiter giving up is not all
-            else:
-                pending = self._pending[user_id] = asyncio.get_running_loop().create_future()
-                try:
-                    name = await self._look_up(user_id)
-                finally:
-                    del self._pending[user_id]
-                    pending.set_result(name)  # None if this failed or was cancelled: ask again later
+        known = self._remembered(user_id) or await self._ask(user_id)
+        name = known.user.name if known is not None else ""
         return name or fallback or user_id
 
-    async def _look_up(self, user_id: str) -> str | None:
-        """The name from ``users.info``, remembered; None if Slack could not be asked."""
+    async def member(self, member: Member) -> Member:
+        """``member`` (who typed a command) with their name and admin flag from ``users.info``;
+        not an admin when Slack cannot be asked."""
+        known = self._remembered(member.user_id)
+        if known is None or self._clock() - known.at > self._rights_max_age:
+            known = await self._ask(member.user_id)
+        return command_member(member, known.user if known is not None else None)
+
+    def _remembered(self, user_id: str) -> _Known | None:
+        known = self._users.get(user_id)
+        if known is not None:
+            self._users.move_to_end(user_id)
+        return known
+
+    async def _ask(self, user_id: str) -> _Known | None:
+        pending = self._pending.get(user_id)
+        if pending is not None:
+            return await asyncio.shield(pending)  # shielded: one waiter giving up is not all
+        pending = self._pending[user_id] = asyncio.get_running_loop().create_future()
+        known: _Known | None = None
+        try:
+            known = await self._look_up(user_id)
+        finally:
+            del self._pending[user_id]
+            pending.set_result(known)  # None if this failed or was cancelled: ask again later
+        return known
+
+    async def _look_up(self, user_id: str) -> _Known | None:
+        """What ``users.info`` says, remembered; None if Slack could not be asked."""
         try:
             response = await self._reader.users_info(user=user_id)
         except _TRANSPORT_ERRORS as error:
             # Not cached: the next event tries again; meanwhile the id (or handle) stands in.
-            _log.warning("slack: users.info for %s failed (%s); using the id or handle", user_id, _reason(error))
+            _log.warning(
+                "slack: users.info for %s failed (%s); using the id or handle, and no admin rights",
+                user_id, _reason(error),
+            )
             return None
-        name = _display_name(response.get("user"))
-        self._names[user_id] = name
-        if len(self._names) > self._size:
-            self._names.popitem(last=False)
-        return name
+        known = self._users[user_id] = _Known(user=user_from_info(response.get("user")), at=self._clock())
+        self._users.move_to_end(user_id)  # a refreshed entry is the newest
+        if len(self._users) > self._size:
+            self._users.popitem(last=False)
+        return known
 
 
 class Responder:
@@ -152,20 +190,6 @@ class Responder:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-
-
-def _display_name(user: object) -> str:
-    if not isinstance(user, dict):
-        return ""
-    profile = user.get("profile")
-    candidates: list[object] = []
-    if isinstance(profile, dict):
-        candidates += [profile.get("display_name"), profile.get("real_name")]
-    candidates += [user.get("real_name"), user.get("name")]
-    for candidate in candidates:
-        if isinstance(candidate, str) and candidate.strip():
-            return candidate.strip()
-    return ""
 
 
 class SlackPoster:

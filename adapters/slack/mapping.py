@@ -2,12 +2,14 @@
 
 Nothing here talks to Slack or raises for any input: a payload we do not understand, or that is
 not ours to handle (bots, our own posts, top-level messages, reactions on files), maps to ``None``.
-Display names are not in Slack's event payloads; mapping puts the user id there and the adapter
-fills in the resolved name (``users.info``, cached).
+Display names and admin flags are not in Slack's event payloads; mapping puts the user id (or the
+command's handle) there and the adapter fills in what ``users.info`` says (cached).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,7 +102,43 @@ def map_thread_message(channel_id: str, message: object, *, bot_user_id: str | N
     return mapped if isinstance(mapped, ReplyPosted) else None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackUser:
+    """What Popup uses of a ``users.info`` answer."""
+
+    name: str  # "" when Slack has no name for the user
+    is_admin: bool  # a workspace admin or owner
+
+
+def user_from_info(user: object) -> SlackUser:
+    """``users.info``'s ``user`` object; a flag counts only when it is exactly ``true``."""
+    if not isinstance(user, dict):
+        return SlackUser(name="", is_admin=False)
+    is_admin = any(user.get(flag) is True for flag in ("is_admin", "is_owner", "is_primary_owner"))
+    return SlackUser(name=_display_name(user), is_admin=is_admin)
+
+
+def command_member(member: Member, user: SlackUser | None) -> Member:
+    """The member who typed a command, as ``users.info`` describes them. With ``user`` None (Slack
+    could not be asked) the command's handle stands in for the name, and nobody is an admin."""
+    if user is None:
+        return dataclasses.replace(member, is_admin=False)
+    return dataclasses.replace(member, display_name=user.name or member.display_name, is_admin=user.is_admin)
+
+
 # -- internals -----------------------------------------------------------------------------------
+
+
+def _display_name(user: dict[str, Any]) -> str:
+    profile = user.get("profile")
+    candidates: list[object] = []
+    if isinstance(profile, dict):
+        candidates += [profile.get("display_name"), profile.get("real_name")]
+    candidates += [user.get("real_name"), user.get("name")]
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    return ""
 
 
 def _str(data: dict[str, Any], key: str) -> str:

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sessions import compose
+from sessions import compose, rights
 from sessions.commands.parse import HELP, parse_start, resolve_day
 from sessions.errors import CommandError, PermissionDenied, PlanError
-from sessions.model import CommandInvoked, CommandReply, Member
+from sessions.model import CommandInvoked, CommandReply
 from sessions.plans import ClockTime, Plan, build_timetable
 from sessions.records import NewPrompt, NewSession, PromptState, SessionRecord, SessionState
 from sessions.settings import EngineSettings
@@ -77,13 +77,15 @@ class CommandHandlers:
             _log.exception("command %s failed", command.name)
             return CommandReply(text="Sorry, that went wrong on my side; the organisers can find details in my log.")
 
-    def _require_organiser(self, member: Member) -> None:
+    def _require(self, word: str, command: CommandInvoked, session: SessionRecord | None) -> None:
+        """Refuse ``/popup WORD`` unless :func:`sessions.rights.may_run` allows it on ``session``."""
         organisers = self._settings.organisers
-        if not organisers or member.is_admin or member.user_id in organisers:
+        if rights.may_run(command.member, word, session, organisers):
             return
-        if any(role in organisers for role in member.roles):
-            return
-        raise PermissionDenied("Only the session's organisers can do that. Ask one of them, or try /popup status.")
+        member = command.member
+        _log.info("refused /popup %s from %s user %s in %s", word, member.platform, member.user_id,
+                  command.channel.channel_id)
+        raise PermissionDenied(rights.refusal(word, organisers))
 
     async def _active(self, command: CommandInvoked) -> SessionRecord:
         session = await self._store.active_session(command.channel)
@@ -92,7 +94,7 @@ class CommandHandlers:
         return session
 
     async def _start(self, command: CommandInvoked) -> CommandReply:
-        self._require_organiser(command.member)
+        self._require("start", command, None)
         args = parse_start(command.args, self._plans)
         plan = self._plans.get(args.plan or self._settings.default_plan)
         if plan is None:
@@ -145,8 +147,8 @@ class CommandHandlers:
         )
 
     async def _stop(self, command: CommandInvoked) -> CommandReply:
-        self._require_organiser(command.member)
         session = await self._active(command)
+        self._require("stop", command, session)
         await self._control.close_session(session.id)
         closed = await self._store.get_session(session.id)
         if closed is not None and closed.state is SessionState.CLOSED:
@@ -154,8 +156,8 @@ class CommandHandlers:
         return CommandReply(text=f"Session #{session.id} is closing; the recap follows as soon as it can be posted.")
 
     async def _cancel(self, command: CommandInvoked) -> CommandReply:
-        self._require_organiser(command.member)
         session = await self._active(command)
+        self._require("cancel", command, session)
         if not await self._control.cancel_session(session):
             raise CommandError("That session has just ended.")
         return CommandReply(text=f"Session #{session.id} cancelled; no recap will be posted.")
@@ -169,8 +171,8 @@ class CommandHandlers:
         return CommandReply(text=compose.status(session, prompts, stats))
 
     async def _next(self, command: CommandInvoked) -> CommandReply:
-        self._require_organiser(command.member)
         session = await self._active(command)
+        self._require("next", command, session)
         prompts = await self._store.prompts(session.id)
         upcoming = next((p for p in prompts if p.state is PromptState.PENDING), None)
         if upcoming is None:

@@ -29,7 +29,7 @@ path = "popup.db"
 [session]
 timezone = "UTC"
 default_plan = "quick"
-organisers = ["Organiser"]
+organisers = ["discord:role:{fake.organiser_role_id}"]
 
 [[plans]]
 name = "quick"

@@ -15,6 +15,7 @@ from adapters.discord.adapter import DiscordAdapter
 from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import SessionRecord, SessionState
+from sessions.rights import Organiser, OrganiserKind
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.discord.conftest import eventually, make_adapter, until
@@ -53,14 +54,17 @@ class Bot:
         await self.store.close()
 
 
-async def boot(fake: FakeDiscord, db: Path, plan: Plan) -> Bot:
+async def boot(fake: FakeDiscord, db: Path, plan: Plan, *, organisers: tuple[Organiser, ...] | None = None) -> Bot:
+    """A bot whose organisers are, unless told otherwise, the fake's Organiser role (by id)."""
+    if organisers is None:
+        organisers = (Organiser(platform="discord", kind=OrganiserKind.ROLE, id=str(fake.organiser_role_id)),)
     store = await SqliteStore.open(db)
     adapter = make_adapter(fake, plan_names=[plan.name])
     engine = Engine(
         store=store,
         ports={"discord": adapter},
         plans=[plan],
-        settings=EngineSettings(timezone="UTC", default_plan=plan.name, organisers=("Organiser",)),
+        settings=EngineSettings(timezone="UTC", default_plan=plan.name, organisers=organisers),
         wakeups=Wakeups(),
         clock=utc_now,
     )
@@ -138,6 +142,27 @@ async def test_a_non_organisers_start_is_refused_privately(fake: FakeDiscord, bo
     assert "organisers" in answer["content"]
     assert await bot.store.list_sessions() == []
     assert fake.bot_posts() == []
+
+
+async def test_without_organisers_only_the_starter_or_a_server_admin_ends_a_session(
+    fake: FakeDiscord, bots: list[Bot], tmp_path: Path
+) -> None:
+    bot = await boot(fake, tmp_path / "popup.db", LONG_DAY, organisers=())
+    bots.append(bot)
+    started = await fake.invoke(fake.max, "start", {"plan": "long-day"})  # anyone may start
+    await eventually(lambda: bool(started.followups), what="the answer to /popup start")
+    assert "Started session #1" in started.followups[0]["content"]
+    # Olga has the role once named in organisers; without organisers it grants nothing.
+    refused = await fake.invoke(fake.olga, "cancel")
+    await eventually(lambda: bool(refused.followups), what="the refusal")
+    (answer,) = refused.followups
+    assert answer["flags"] & EPHEMERAL
+    assert "Only the member who started this session, or an admin, can cancel it." in answer["content"]
+    assert (await only_session(bot.store)).state is SessionState.RUNNING
+    cancelled = await fake.invoke(fake.admin, "cancel")  # Manage Server
+    await eventually(lambda: bool(cancelled.followups), what="the admin's cancel")
+    assert "cancelled" in cancelled.followups[0]["content"]
+    assert (await only_session(bot.store)).state is SessionState.CANCELLED
 
 
 async def test_a_dropped_gateway_mid_session_loses_no_reply(fake: FakeDiscord, bots: list[Bot], tmp_path: Path) -> None:

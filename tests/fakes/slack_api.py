@@ -56,6 +56,8 @@ class FakeSlack:
     bot_token: str = BOT_TOKEN
     app_token: str = APP_TOKEN
     users: dict[str, str] = field(default_factory=dict)  # user id → display name
+    admins: set[str] = field(default_factory=set)  # users.info says is_admin for these user ids
+    owners: set[str] = field(default_factory=set)  # … and is_owner for these
     # chat.postMessage call numbers (1-based) answered with 429 and this Retry-After
     rate_limit_posts: set[int] = field(default_factory=set)
     retry_after: int = 1
@@ -221,8 +223,11 @@ class FakeSlack:
         if not user_id:
             return _ok_false("user_not_found")
         name = self.users.get(user_id, f"name-{user_id}")
+        owner = user_id in self.owners
         return web.json_response(
             {"ok": True, "user": {"id": user_id, "name": user_id.lower(), "real_name": name,
+                                  "is_admin": user_id in self.admins or owner, "is_owner": owner,
+                                  "is_primary_owner": False, "is_bot": False,
                                   "profile": {"display_name": name, "real_name": name}}}
         )
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from bot.logs import RedactSecrets
 from sessions.commands import COMMANDS
 from sessions.model import CommandInvoked
+from sessions.rights import Organiser, OrganiserKind
 from tests.support import Rig, close_rig, make_rig, member, offset_plan
 
 words = st.one_of(
@@ -60,9 +61,9 @@ def test_odd_commands_get_an_answer_never_a_traceback(tmp_path: Path) -> None:
 
 
 async def test_losing_the_organiser_role_takes_effect_at_once(tmp_path: Path) -> None:
-    rig = await _rig(tmp_path, organisers=("Organisers",))
+    rig = await _rig(tmp_path, organisers=(Organiser(platform="fake", kind=OrganiserKind.ROLE, id="r-org"),))
     try:
-        with_role = member("carol", roles=("Organisers",))
+        with_role = member("carol", roles=("r-org",))
         without_role = member("carol", roles=())  # the same member, after the role was removed
         assert "Started" in await rig.command("start", who=with_role)
         assert "Only the session's organisers" in await rig.command("next", who=without_role)

@@ -30,7 +30,7 @@ path = "popup.db"
 [session]
 timezone = "UTC"
 default_plan = "fault"
-organisers = ["Organiser"]
+organisers = ["discord:role:{role}"]
 [[plans]]
 name = "fault"
 title = "Fault day"
@@ -48,7 +48,13 @@ def _config(tmp_path: Path, fake: FakeDiscord) -> Path:
     prompts = "\n".join(f'  [[plans.prompts]]\n  at = "+{at}s"\n  text = "Prompt at {at}s?"' for at in (3, 6, 9, 12))
     path = tmp_path / "config.toml"
     path.write_text(
-        CONFIG.format(prompts=prompts, guild=fake.guild_id, api=fake.api_base_url, gateway=fake.gateway_url),
+        CONFIG.format(
+            prompts=prompts,
+            role=fake.organiser_role_id,
+            guild=fake.guild_id,
+            api=fake.api_base_url,
+            gateway=fake.gateway_url,
+        ),
         encoding="utf-8",
     )
     return path

@@ -32,7 +32,7 @@ path = "popup.db"
 [session]
 timezone = "UTC"
 default_plan = "fault"
-organisers = ["UORG"]
+organisers = ["slack:UORG"]
 [[plans]]
 name = "fault"
 title = "Fault day"

@@ -17,6 +17,7 @@ from adapters.base import Adapter
 from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionState
+from sessions.rights import Organiser, OrganiserKind
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.discord.conftest import make_adapter
@@ -38,7 +39,9 @@ QUICK_RETRIES = (0.25, 0.5, 1.0)  # the production schedule (1 s … 60 s) compr
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, adapter: Adapter, organisers: tuple[str, ...] = ()) -> AsyncIterator[Engine]:
+async def running(
+    tmp_path: Path, adapter: Adapter, organisers: tuple[Organiser, ...] = ()
+) -> AsyncIterator[Engine]:
     store = await SqliteStore.open(tmp_path / "popup.db")
     engine = Engine(
         store=store,
@@ -135,7 +138,8 @@ async def test_discord_down_or_rate_limiting_delays_but_never_loses_or_doubles(t
     await fake.start()
     adapter = make_adapter(fake, plan_names=[PLAN.name])
     try:
-        async with running(tmp_path, adapter, organisers=("Organiser",)) as engine:
+        olga_role = Organiser(platform="discord", kind=OrganiserKind.ROLE, id=str(fake.organiser_role_id))
+        async with running(tmp_path, adapter, organisers=(olga_role,)) as engine:
             if fault == "global 429 storm":
                 fake.rate_limits = {n: n % 2 == 0 for n in range(2, 12)}  # global and per-route 429s
             start: Any = await fake.invoke(fake.olga, "start")

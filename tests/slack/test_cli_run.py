@@ -39,7 +39,7 @@ path = "popup.db"
 [session]
 timezone = "UTC"
 default_plan = "quick"
-organisers = ["U0ORG"]
+organisers = ["slack:U0ORG"]
 
 [[plans]]
 name = "quick"

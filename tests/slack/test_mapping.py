@@ -8,8 +8,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.slack.mapping import map_command, map_event, map_thread_message, thread_id, ts_to_datetime
-from sessions.model import ReactionChanged, ReplyDeleted, ReplyEdited, ReplyPosted
+from adapters.slack.mapping import (
+    SlackUser,
+    command_member,
+    map_command,
+    map_event,
+    map_thread_message,
+    thread_id,
+    ts_to_datetime,
+    user_from_info,
+)
+from sessions.model import Member, ReactionChanged, ReplyDeleted, ReplyEdited, ReplyPosted
 from tests.fakes import slack_events as ev
 
 NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -120,6 +129,33 @@ def test_command_words() -> None:
     assert map_command({"text": "start"}, at=NOW) is None
 
 
+def test_a_command_payload_cannot_claim_admin_rights() -> None:
+    form: dict[str, Any] = {**ev.command_form("C1", "U1", "stop", response_url="http://x"), "is_admin": "true"}
+    command = map_command(form, at=NOW)
+    assert command is not None
+    assert command.member.is_admin is False  # only users.info says who is an admin
+
+
+def test_users_info_admins_and_owners_are_admins() -> None:
+    profile = {"display_name": "", "real_name": "Ada L."}
+    assert user_from_info({"id": "U1", "name": "ada", "profile": profile}) == SlackUser(name="Ada L.", is_admin=False)
+    for flag in ("is_admin", "is_owner", "is_primary_owner"):
+        assert user_from_info({"id": "U1", "name": "ada", flag: True}) == SlackUser(name="ada", is_admin=True)
+    for odd in ("true", 1, None, [True]):  # only a JSON true counts
+        assert user_from_info({"id": "U1", "is_admin": odd}).is_admin is False
+    assert user_from_info(None) == SlackUser(name="", is_admin=False)
+
+
+def test_the_command_member_takes_name_and_admin_flag_from_users_info() -> None:
+    typed = Member(platform="slack", user_id="U1", display_name="ada")
+    assert command_member(typed, SlackUser(name="Ada", is_admin=True)) == Member(
+        platform="slack", user_id="U1", display_name="Ada", is_admin=True
+    )
+    assert command_member(typed, SlackUser(name="", is_admin=False)) == typed  # the handle stands in
+    claimed = Member(platform="slack", user_id="U1", display_name="ada", is_admin=True)
+    assert command_member(claimed, None) == typed  # Slack could not be asked: no admin
+
+
 def test_ts_parsing_is_total() -> None:
     assert ts_to_datetime("1700000000.000100") == datetime.fromtimestamp(1700000000.0001, tz=UTC)
     bad_values: list[object] = ["", "abc", "nan", "inf", "1e400", None, True, [], {}, -1e20]
@@ -159,6 +195,7 @@ def test_mapping_never_raises_for_any_json(body: Any) -> None:
         assert event is None or isinstance(event, ReplyPosted | ReplyEdited | ReplyDeleted | ReactionChanged)
     command = map_command(body, at=NOW)
     assert command is None or command.name
+    assert isinstance(user_from_info(body), SlackUser)
     for channel in ("C1", ""):  # back-fill maps conversations.replies messages one by one
         reply = map_thread_message(channel, body, bot_user_id="UBOT")
         assert reply is None or isinstance(reply, ReplyPosted)
