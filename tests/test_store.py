@@ -7,7 +7,6 @@ import contextlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,13 +19,6 @@ from storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CHANNEL = ChannelRef(platform="slack", channel_id="C1")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "popup.db")
-    yield store
-    await store.close()
 
 
 def new_session(channel: ChannelRef = CHANNEL, prompts: int = 2) -> NewSession:
