@@ -43,6 +43,11 @@ def dt_or_none(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+# What NamedTuple._make does, less its Python frame and length check: the SELECT lists below are
+# made from the NamedTuples' own fields, so the lengths always agree.
+_new_tuple = tuple.__new__
+
+
 def make_rows(cursor: aiosqlite.Cursor, factory: Callable[[sqlite3.Cursor, tuple[Any, ...]], R]) -> None:
     """Have ``cursor`` hand out ``factory(cursor, values)`` for each row it fetches from now on."""
     # sqlite3 takes any callable here; aiosqlite's annotation says a type.
@@ -164,10 +169,12 @@ REPLY_COLUMNS = ", ".join(ReplyRow._fields)
 
 
 def reply_row(_cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> ReplyRow:
-    return ReplyRow._make(values)
+    return _new_tuple(ReplyRow, values)
 
 
 def as_reply(row: ReplyRow) -> ReplyRecord:
+    # Per reply of a whole export: datetimes made inline, not through dt() and dt_or_none().
+    edited_at = row.edited_at
     return ReplyRecord(
         id=row.id,
         session_id=row.session_id,
@@ -178,8 +185,8 @@ def as_reply(row: ReplyRow) -> ReplyRecord:
         author_id=row.author_id,
         author_name=row.author_name,
         text=row.text,
-        created_at=dt(row.created_at),
-        edited_at=dt_or_none(row.edited_at),
+        created_at=datetime.fromtimestamp(row.created_at, UTC),
+        edited_at=None if edited_at is None else datetime.fromtimestamp(edited_at, UTC),
         reactions=row.reactions,
         edits=row.edits,
     )
@@ -197,4 +204,4 @@ RANKED_COLUMNS = ", ".join(
 
 
 def ranked_row(_cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> RankedRow:
-    return RankedRow._make(values)
+    return _new_tuple(RankedRow, values)
