@@ -128,13 +128,13 @@ async def raw_baseline(folder: Path, name: str, events: Sequence[ReplyPosted]) -
     await rig.close()
     prompt_ids = {key: target.prompt_id for key, target in targets.items() if target is not None}
     rows = raw_rows(events, 1, prompt_ids)
-    from storage.sqlite import _INSERT_REPLY  # the store's own statement: same work per row
+    from storage.sqlite.inbound import INSERT_REPLY  # the store's own statement: same work per row
 
     db = raw_connection(folder / f"{name}.db")
     try:
         started = time.perf_counter()
         db.execute("BEGIN")
-        db.executemany(_INSERT_REPLY, rows)
+        db.executemany(INSERT_REPLY, rows)
         db.execute("COMMIT")
         elapsed = time.perf_counter() - started
         (count,) = db.execute("SELECT count(*) FROM replies").fetchone()

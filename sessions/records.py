@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sessions.model import ChannelRef, ThreadRef
 
@@ -151,3 +153,48 @@ class SessionStats:
     participants: int
     replies_per_prompt: dict[int, int]  # prompt id -> count
     reactions: int
+
+
+# -- recap rows: what :class:`sessions.store.RecapQueries` answers ---------------------------------
+# NamedTuples where a query yields many rows (built by the cursor itself, no per-row object
+# graph), a frozen dataclass for the one-off answer.
+
+
+class TimeBin(NamedTuple):
+    """Standing replies under one prompt whose time falls in one bin."""
+
+    prompt_id: int
+    bin: int  # 0 is the bin starting at the origin asked for; earlier replies fall in negative bins
+    replies: int
+    reactions: int
+
+
+class RankedRow(NamedTuple):
+    """A standing reply as the ranking reads it: no more than it needs to rank and quote it."""
+
+    id: int
+    reactions: int
+    size: int  # the text's size in UTF-8 bytes: never below its length in characters
+    created_at: float  # UTC epoch seconds (a datetime only for the replies the ranking keeps)
+    edited: int  # 0 or 1
+    author_name: str
+    text: str
+
+
+class PeopleWhoWrote(NamedTuple):
+    """``people`` members wrote exactly ``replies`` standing replies."""
+
+    replies: int
+    people: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Participation:
+    """Who took part: people with standing replies, per prompt and by how much they wrote."""
+
+    people_per_prompt: Mapping[int, int]  # prompt id -> people (prompts nobody answered left out)
+    distribution: tuple[PeopleWhoWrote, ...]  # by ``replies`` ascending
+
+    @property
+    def people(self) -> int:
+        return sum(share.people for share in self.distribution)

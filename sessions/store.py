@@ -1,23 +1,31 @@
-"""What the engine needs from persistence. :mod:`storage.sqlite` implements it on SQLite."""
+"""The two ports onto persistence: :class:`Store`, what the engine needs (sessions, prompts, the
+outbound ledger, replies), and :class:`RecapQueries`, the read-only aggregates the recap counts with.
+
+:mod:`storage.sqlite` implements both on SQLite; another engine (PostgreSQL) implements both too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef, Posted
 from sessions.records import (
     NewReply,
     NewSession,
+    Participation,
     PostRecord,
     PromptRecord,
     PromptState,
+    RankedRow,
     ReplyRecord,
     SessionRecord,
     SessionState,
     SessionStats,
     ThreadTarget,
+    TimeBin,
 )
 
 
@@ -128,43 +136,38 @@ class Store(Protocol):
 
     async def session_stats(self, session_id: int) -> SessionStats: ...
 
-    async def top_replies(self, session_id: int, prompt_id: int, limit: int) -> list[ReplyRecord]:
-        """The most-reacted standing replies under a prompt, longest first among equals."""
-        ...
-
     def iter_replies(self, session_id: int, *, prompt_id: int | None = None) -> AsyncIterator[ReplyRecord]:
         """Stream standing replies in (prompt position, created time) order, in batches."""
         ...
 
     async def close(self) -> None: ...
 
-    # -- recap queries -------------------------------------------------------------------------
-    # Read-only aggregates and ranked streams for sessions/recap: the recap of a session of a
-    # million replies must not pull every row through Python, so the counting stays in SQL.
+
+@runtime_checkable
+class RecapQueries(Protocol):
+    """Read-only aggregates and ranked streams for :mod:`sessions.recap`: the recap of a session of
+    a million replies must not pull every row through Python, so the counting stays in the database.
+    """
 
     async def recap_last_reply_at(self, session_id: int) -> datetime | None:
         """The newest reply's time (deleted ones included: this only sizes the chart's time axis)."""
         ...
 
-    async def recap_time_bins(
-        self, session_id: int, origin: datetime, width_seconds: float
-    ) -> list[tuple[int, int, int, int]]:
-        """``(prompt id, bin, replies, reactions)`` over standing replies, in bins of
-        ``width_seconds`` from ``origin`` (bin 0 starts there; earlier replies fall in negative
-        bins). Summed per prompt, these are the prompt's reply and reaction counts."""
+    async def recap_time_bins(self, session_id: int, origin: datetime, width_seconds: float) -> list[TimeBin]:
+        """Standing replies per prompt in bins of ``width_seconds`` from ``origin`` (bin 0 starts
+        there; earlier replies fall in negative bins), by prompt id and bin. Summed per prompt,
+        these are the prompt's reply and reaction counts."""
         ...
 
-    async def recap_participants(self, session_id: int) -> tuple[dict[int, int], list[tuple[int, int]]]:
-        """People with standing replies: ``({prompt id: people}, [(n, people who wrote exactly n)])``,
-        the second by ``n`` ascending (its people add up to the session's participants)."""
+    async def recap_participants(self, session_id: int) -> Participation:
+        """People with standing replies: per prompt, and how many wrote how many replies."""
         ...
 
     def recap_ranked_rows(
         self, session_id: int, prompt_id: int, *, best: int | None = None
-    ) -> AsyncGenerator[list[tuple[int, int, int, float, int, str, str]], None]:
-        """A prompt's standing replies in batches, most reactions first and then largest text
-        first: ``(id, reactions, text size in UTF-8 bytes, created_at as UTC epoch seconds,
-        edited 0/1, author_name, text)``.
+    ) -> AsyncGenerator[list[RankedRow], None]:
+        """A prompt's standing replies in batches: most reactions first, then largest text first,
+        then oldest, then lowest id.
 
         With ``best``, rows with fewer reactions than the ``best``-th most reacted reply may be
         left out: they cannot be among the ``best`` best whatever the ranking does after reactions.
@@ -173,3 +176,14 @@ class Store(Protocol):
         (``contextlib.aclosing``) so the cursor is released.
         """
         ...
+
+
+def recap_queries(store: Store) -> RecapQueries:
+    """The recap's queries on ``store``: every store Popup has answers them as well.
+
+    The engine holds a :class:`Store` and hands it to the recap; this is where the recap finds
+    the aggregates on it, and says so plainly if a store cannot answer them.
+    """
+    if isinstance(store, RecapQueries):
+        return store
+    raise StorageError(f"{type(store).__name__} does not answer the recap's queries (sessions.store.RecapQueries)")

@@ -1,8 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
+from storage.sqlite import SqliteStore
 from tests.faults.figures import FIGURES
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A fresh store on a real SQLite file, closed after the test."""
+    store = await SqliteStore.open(tmp_path / "popup.db")
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

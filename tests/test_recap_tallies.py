@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef
 from sessions.recap.story import _timeline
-from sessions.records import NewPrompt, NewReply, NewSession, SessionRecord
-from storage.sqlite import SqliteStore, _migrations
+from sessions.records import NewPrompt, NewReply, NewSession, Participation, PeopleWhoWrote, SessionRecord, TimeBin
+from storage.sqlite import SqliteStore
+from storage.sqlite.migrate import migrations
 
 T0 = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
 PLATFORM = "slack"
@@ -142,8 +143,10 @@ async def assert_tallies_right(store: SqliteStore, session_id: int) -> None:
     assert {r[0]: r[1] for r in got_prompts} == dict(per_prompt)
 
     # And what the recap and `/popup status` ask.
-    distribution = sorted(Counter(per_author.values()).items())
-    assert await store.recap_participants(session_id) == (dict(per_prompt), distribution)
+    distribution = tuple(PeopleWhoWrote(replies=n, people=k) for n, k in sorted(Counter(per_author.values()).items()))
+    assert await store.recap_participants(session_id) == Participation(
+        people_per_prompt=dict(per_prompt), distribution=distribution
+    )
     stats = await store.session_stats(session_id)
     assert stats.replies == len(rows)
     assert stats.participants == len(per_author)
@@ -156,8 +159,10 @@ async def assert_tallies_right(store: SqliteStore, session_id: int) -> None:
             index = math.floor((created - origin.timestamp()) / width)
             bins[(prompt, index)][0] += 1
             bins[(prompt, index)][1] += reactions
-        expected = sorted((p, b, n, r) for (p, b), (n, r) in bins.items())
-        assert await store.recap_time_bins(session_id, origin, width) == expected, (shift, width)
+        expected = sorted(TimeBin(p, b, n, r) for (p, b), (n, r) in bins.items())
+        got = await store.recap_time_bins(session_id, origin, width)
+        assert got == expected, (shift, width)
+        assert all(type(row) is TimeBin for row in got)
 
 
 # -- hypothesis: any mix of events, in any order ------------------------------------------------
@@ -261,7 +266,7 @@ async def test_each_path_keeps_the_tallies_right(tmp_path: Path) -> None:
         await store.add_reply(a.reply("3", 1, "U2", 120_000))
         await store.add_reply(a.reply("4", 1, "U2", 120_000))
         await check()
-        assert (await store.recap_participants(a.session.id))[0] == {a.prompts[0]: 1, a.prompts[1]: 1}
+        assert (await store.recap_participants(a.session.id)).people_per_prompt == {a.prompts[0]: 1, a.prompts[1]: 1}
         for added, seconds in ((True, 1), (False, 2), (True, 1), (True, 3)):  # add, remove, stale, re-add
             await store.set_reaction(a.ref("1"), "U3", "a", added=added, at=at + timedelta(seconds=seconds))
             await check()
@@ -279,7 +284,9 @@ async def test_each_path_keeps_the_tallies_right(tmp_path: Path) -> None:
         # Nothing of the forgotten is left in the tallies.
         for table in ("tally_by_minute", "tally_by_author", "tally_by_prompt"):
             assert await store._all(f"SELECT * FROM {table} WHERE session_id = ?", (a.session.id,)) == []
-        assert await store.recap_participants(b.session.id) == ({b.prompts[0]: 1, b.prompts[1]: 1}, [(1, 2)])
+        assert await store.recap_participants(b.session.id) == Participation(
+            people_per_prompt={b.prompts[0]: 1, b.prompts[1]: 1}, distribution=(PeopleWhoWrote(replies=1, people=2),)
+        )
     finally:
         await store.close()
 
@@ -348,9 +355,9 @@ async def test_timeline_is_the_same_from_tallies_and_from_the_replies(
                 return getattr(store, name)
 
             async def recap_time_bins(self, session_id: int, origin: datetime, width: float) -> Any:
-                return await store._recap_time_bins_scan(session_id, origin.timestamp(), width)
+                return await store._recap.time_bins_from_replies(session_id, origin.timestamp(), width)
 
-        scanned = await _timeline(Scanning(), where.session, prompts)  # the Store protocol, through __getattr__
+        scanned = await _timeline(Scanning(), where.session, prompts)  # RecapQueries, through __getattr__
         assert tallied == scanned
         assert sum(tallied[0].totals) == 40
         # Today's zones start their days on a minute boundary, so bins of whole minutes (any real
@@ -368,7 +375,7 @@ def _schema_2(path: Path) -> None:
     """A database as Popup left it before migration 0003, with a session's replies in it."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
-        for number, script in _migrations():
+        for number, script in migrations():
             if number <= 2:
                 db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
         assert db.execute("PRAGMA user_version").fetchone() == (2,)
@@ -430,7 +437,7 @@ async def test_migration_counts_what_is_already_there(tmp_path: Path) -> None:
     _schema_2(path)
     store = await SqliteStore.open(path)
     try:
-        assert await store._all("PRAGMA user_version", ()) == [(3,)]
+        assert [tuple(row) for row in await store._all("PRAGMA user_version", ())] == [(3,)]
         for session_id in (1, 2):
             await assert_tallies_right(store, session_id)
         assert (await store.session_stats(1)).replies == 100 - 10  # r0, r22, ... deleted; "early" too

@@ -7,7 +7,6 @@ import contextlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,18 +14,12 @@ import pytest
 
 from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef, Posted, ThreadRef
-from sessions.records import NewPrompt, NewReply, NewSession, PromptState, SessionState
+from sessions.records import NewPrompt, NewReply, NewSession, PromptState, RankedRow, SessionState
+from sessions.store import RecapQueries, Store, recap_queries
 from storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CHANNEL = ChannelRef(platform="slack", channel_id="C1")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "popup.db")
-    yield store
-    await store.close()
 
 
 def new_session(channel: ChannelRef = CHANNEL, prompts: int = 2) -> NewSession:
@@ -257,19 +250,42 @@ async def test_reactions_count_once_and_newest_change_wins(store: SqliteStore, r
     assert stored.reactions == 1
 
 
-async def test_stats_top_replies_and_order(store: SqliteStore, running: tuple[int, int, int]) -> None:
+async def test_stats_ranked_rows_and_order(store: SqliteStore, running: tuple[int, int, int]) -> None:
     sid, p1, p2 = running
     await store.add_reply(reply(sid, p2, "2.1", "later prompt", author="U9"))
     await store.add_reply(reply(sid, p1, "1.1", "short", author="U2"))
     await store.add_reply(reply(sid, p1, "1.2", "a longer reply", author="U3"))
     await store.add_reply(reply(sid, p1, "1.3", "liked", author="U2"))
+    await store.add_reply(reply(sid, p1, "1.4", "gone, though the longest reply", author="U4"))
+    await store.delete_reply(ref("1.4"), at=T0 + timedelta(minutes=2))
     await store.set_reaction(ref("1.3"), "U3", "❤️", added=True, at=T0)
     stats = await store.session_stats(sid)
     assert (stats.replies, stats.participants, stats.reactions) == (4, 3, 1)
     assert stats.replies_per_prompt == {p1: 3, p2: 1}
-    top = await store.top_replies(sid, p1, 2)
-    assert [r.text for r in top] == ["liked", "a longer reply"]
+
+    async def ranked(best: int | None) -> list[RankedRow]:
+        async with contextlib.aclosing(store.recap_ranked_rows(sid, p1, best=best)) as batches:
+            return [row async for batch in batches for row in batch]
+
+    # Most reactions first, then the largest text; deleted replies and other prompts left out.
+    everything = await ranked(None)
+    assert [r.text for r in everything] == ["liked", "a longer reply", "short"]
+    assert [(r.reactions, r.size, r.author_name, r.edited) for r in everything] == [
+        (1, 5, "u2", 0),
+        (0, 14, "u3", 0),
+        (0, 5, "u2", 0),
+    ]
+    assert all(isinstance(r, RankedRow) for r in everything)
+    assert [r.text for r in await ranked(1)] == ["liked"]  # nothing less reacted can be the best one
+    assert await ranked(2) == everything
     assert await texts(store, sid) == ["short", "a longer reply", "liked", "later prompt"]
+
+
+async def test_the_sqlite_store_is_both_ports(store: SqliteStore) -> None:
+    engine_side: Store = store  # mypy checks the engine's port...
+    recap_side: RecapQueries = store  # ...and the recap's
+    assert recap_queries(engine_side) is recap_side  # what the recap finds on the store the engine hands it
+    assert not {"integrity_check", "backup", "top_replies"} & set(dir(Store))  # nothing SQLite-only on the port
 
 
 async def test_forget_removes_only_the_askers_replies_and_reactions(
@@ -349,7 +365,7 @@ async def test_checkpoints_reach_the_database_file_without_the_commit_doing_them
     path = tmp_path / "wal.db"
     store = await SqliteStore.open(path)
     try:
-        assert list(await store._db.execute_fetchall("PRAGMA wal_autocheckpoint", ())) == [(0,)]
+        assert [tuple(row) for row in await store._db.execute_fetchall("PRAGMA wal_autocheckpoint", ())] == [(0,)]
         session = await store.create_session(new_session())
         assert session is not None
         prompt = (await store.prompts(session.id))[0]

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from functools import cache
 
 from sessions.recap.stopwords import STOPWORDS
-from sessions.store import Store
+from sessions.records import RankedRow
+from sessions.store import RecapQueries
 
 _WORD = re.compile(r"[^\W_]{3,}")
 _MIN_WORD = 3
@@ -81,11 +82,10 @@ class Ranking:
 
 # Heap entries: (reactions, substance, -created_at, -id, row). Larger is better, so the weakest
 # kept reply sits at heap[0]; ids are unique, so comparison never reaches the row itself.
-_Row = tuple[int, int, int, float, int, str, str]  # see Store.recap_ranked_rows
-_Entry = tuple[int, int, float, int, _Row]
+_Entry = tuple[int, int, float, int, RankedRow]
 
 
-async def rank_prompt(store: Store, session_id: int, prompt_id: int, limit: int) -> Ranking:
+async def rank_prompt(queries: RecapQueries, session_id: int, prompt_id: int, limit: int) -> Ranking:
     """The ``limit`` best replies under a prompt, streaming and with bounded memory."""
     if limit <= 0:
         return Ranking(replies=(), examined=0)
@@ -94,18 +94,18 @@ async def rank_prompt(store: Store, session_id: int, prompt_id: int, limit: int)
     stop = STOPWORDS
     findall = _WORD.findall
     done = False
-    async with aclosing(store.recap_ranked_rows(session_id, prompt_id, best=limit)) as batches:
+    async with aclosing(queries.recap_ranked_rows(session_id, prompt_id, best=limit)) as batches:
         async for batch in batches:
             for row in batch:
-                reactions = row[1]
+                reactions = row.reactions
                 if len(heap) >= limit:
                     weakest = heap[0]
                     # Rows come by reactions, then size, descending: nothing after this can win.
-                    if reactions < weakest[0] or (reactions == weakest[0] and substance_bound(row[2]) < weakest[1]):
+                    if reactions < weakest[0] or (reactions == weakest[0] and substance_bound(row.size) < weakest[1]):
                         done = True
                         break
                 examined += 1
-                entry = (reactions, _substance(row[6], stop, findall), -row[3], -row[0], row)
+                entry = (reactions, _substance(row.text, stop, findall), -row.created_at, -row.id, row)
                 if len(heap) < limit:
                     heapq.heappush(heap, entry)
                 elif entry > heap[0]:
@@ -116,14 +116,14 @@ async def rank_prompt(store: Store, session_id: int, prompt_id: int, limit: int)
     return Ranking(
         replies=tuple(
             RankedReply(
-                id=row[0],
+                id=row.id,
                 prompt_id=prompt_id,
-                reactions=row[1],
+                reactions=row.reactions,
                 substance=score,
-                created_at=datetime.fromtimestamp(row[3], UTC),
-                edited=bool(row[4]),
-                author_name=row[5],
-                text=row[6],
+                created_at=datetime.fromtimestamp(row.created_at, UTC),
+                edited=bool(row.edited),
+                author_name=row.author_name,
+                text=row.text,
             )
             for _, score, _, _, row in ranked
         ),

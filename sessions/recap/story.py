@@ -31,8 +31,8 @@ from sessions.recap.themes import (
     sample_texts,
     word_budget,
 )
-from sessions.records import PromptRecord, PromptState, SessionRecord
-from sessions.store import Store
+from sessions.records import PeopleWhoWrote, PromptRecord, PromptState, SessionRecord
+from sessions.store import RecapQueries, Store, recap_queries
 
 _log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Story:
     replies: int
     participants: int
     reactions: int
-    per_participant: tuple[tuple[int, int], ...]  # (replies written, people who wrote that many)
+    per_participant: tuple[PeopleWhoWrote, ...]  # (replies written, people who wrote that many), ascending
     timeline: Timeline
     themes: tuple[DayTheme, ...]
     theme_sample: ThemeSample
@@ -143,23 +143,27 @@ async def gather_story(
     on_counts: Callable[[Counts], object] | None = None,
 ) -> Story:
     """The story of ``session``; ``on_counts`` is called with the counts as soon as they are known
-    (the recap starts drawing its chart then, while the themes are still being found)."""
+    (the recap starts drawing its chart then, while the themes are still being found).
+
+    ``store`` must answer the recap's queries too (:class:`sessions.store.RecapQueries`), as
+    every Popup store does; the engine and the exports know it only as a :class:`Store`."""
+    queries = recap_queries(store)
     prompts = await store.prompts(session.id)
     rankings: list[tuple[PromptRecord, tuple[RankedReply, ...]]] = []
     for prompt in prompts:
         # Every prompt is asked (nothing is counted yet): one without standing replies costs an
         # index probe and ranks none.
-        rankings.append((prompt, (await rank_prompt(store, session.id, prompt.id, limit)).replies))
+        rankings.append((prompt, (await rank_prompt(queries, session.id, prompt.id, limit)).replies))
     # Keyphrases and phrase matching are CPU work: off the event loop, so the bot keeps answering
     # (Slack wants an ack within 3 s) while a big recap is built. Meanwhile SQLite counts, in the
     # store's thread and outside the GIL: the two overlap rather than follow each other. Ranking
     # first and counting after keeps the long counting queries from holding up the ranking's.
     theming = asyncio.ensure_future(asyncio.to_thread(_themes, rankings))
     try:
-        timeline, totals = await _timeline(store, session, prompts)
+        timeline, totals = await _timeline(queries, session, prompts)
         if on_counts is not None:
             on_counts(Counts(prompts=tuple(prompts), timeline=timeline, totals=totals))
-        people, per_participant = await store.recap_participants(session.id)
+        participation = await queries.recap_participants(session.id)
         per_prompt, day = await theming
     finally:
         if not theming.done():
@@ -176,7 +180,7 @@ async def gather_story(
             PromptStory(
                 prompt=prompt,
                 replies=replies,
-                participants=people.get(prompt.id, 0),
+                participants=participation.people_per_prompt.get(prompt.id, 0),
                 reactions=reactions,
                 ranked=ranked,
                 shown=shown,
@@ -189,9 +193,9 @@ async def gather_story(
         session=session,
         prompts=tuple(prompt_stories),
         replies=replies,
-        participants=sum(people for _, people in per_participant),
+        participants=participation.people,
         reactions=sum(p.reactions for p in prompt_stories),
-        per_participant=tuple(per_participant),
+        per_participant=participation.distribution,
         timeline=timeline,
         themes=day,
         theme_sample=ThemeSample(replies=sum(found.read for found in per_prompt), of=replies),
@@ -232,12 +236,12 @@ def _themes(
 
 
 async def _timeline(
-    store: Store, session: SessionRecord, prompts: Sequence[PromptRecord]
+    queries: RecapQueries, session: SessionRecord, prompts: Sequence[PromptRecord]
 ) -> tuple[Timeline, dict[int, tuple[int, int]]]:
     """The day's timeline, and each prompt's (replies, reactions) counted on the way."""
     tz = ZoneInfo(session.timezone)
     start = session.started_at
-    last = await store.recap_last_reply_at(session.id)
+    last = await queries.recap_last_reply_at(session.id)
     end = max(last, start) if last else start
     span = max((end - start).total_seconds(), 1.0)
     width = next((w for w in _WIDTHS if span / w <= _MAX_BINS), _WIDTHS[-1])
@@ -250,12 +254,12 @@ async def _timeline(
     index = {p.id: i for i, p in enumerate(prompts)}
     counts = [[0] * bins for _ in prompts]
     totals: dict[int, tuple[int, int]] = {}
-    for prompt_id, bin_, n, reactions in await store.recap_time_bins(session.id, origin, float(width)):
-        replies, liked = totals.get(prompt_id, (0, 0))
-        totals[prompt_id] = (replies + n, liked + reactions)
-        if prompt_id in index:
+    for time_bin in await queries.recap_time_bins(session.id, origin, float(width)):
+        replies, liked = totals.get(time_bin.prompt_id, (0, 0))
+        totals[time_bin.prompt_id] = (replies + time_bin.replies, liked + time_bin.reactions)
+        if time_bin.prompt_id in index:
             # A reply stamped before the session began (clock skew) still counts, in the first bin.
-            counts[index[prompt_id]][min(max(bin_, 0), bins - 1)] += n
+            counts[index[time_bin.prompt_id]][min(max(time_bin.bin, 0), bins - 1)] += time_bin.replies
     labels = tuple(local_time(origin + timedelta(seconds=width * i), session.timezone) for i in range(bins))
     timeline = Timeline(
         origin=origin,

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from sessions.model import ChannelRef, MessageRef
 from sessions.records import NewPrompt, NewReply, NewSession, PromptRecord, PromptState, SessionRecord
@@ -109,15 +106,6 @@ async def new_day(
         else:
             await store.set_prompt_state(p.id, [PromptState.PENDING], PromptState.POSTED, at=p.due_at)
     return Day(store=store, session=session, prompts=await store.prompts(session.id))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "t.db")
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 # A small but real day: several people, reactions, a theme that runs through it.

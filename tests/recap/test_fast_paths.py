@@ -101,8 +101,8 @@ async def test_ranked_rows_with_best_leave_out_only_rows_that_cannot_make_it(sto
             for batch in [b async for b in store.recap_ranked_rows(day.session.id, first, best=best)]
             for row in batch
         ]
-        floor = sorted((r[1] for r in everything), reverse=True)[best - 1] if best <= len(everything) else -1
-        assert rows == [r for r in everything if r[1] >= floor], best
+        floor = sorted((r.reactions for r in everything), reverse=True)[best - 1] if best <= len(everything) else -1
+        assert rows == [r for r in everything if r.reactions >= floor], best
 
 
 async def test_counts_are_handed_on_before_the_story_is_done(store: SqliteStore) -> None:
