@@ -131,8 +131,12 @@ def _trees(folders: tuple[str, ...]) -> Iterator[tuple[Path, ast.Module]]:
             yield path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
+# namedtuple's documented API: underscored only so as not to clash with field names.
+_PUBLIC_DESPITE_UNDERSCORE = frozenset({"_fields", "_field_defaults", "_make", "_asdict", "_replace"})
+
+
 def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+    return name.startswith("_") and not name.startswith("__") and name not in _PUBLIC_DESPITE_UNDERSCORE
 
 
 def _our_private_names() -> set[str]:
