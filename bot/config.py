@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.discord.settings import DiscordSettings
+from adapters.email.settings import TLS_FORMS, EmailSettings, MailingList, Tls
 from adapters.slack.settings import SlackSettings
 from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
@@ -33,6 +35,7 @@ class Config:
     console: bool
     slack: SlackSettings
     discord: DiscordSettings
+    email: EmailSettings
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -42,6 +45,8 @@ class Config:
             self.slack.signing_secret,
             self.slack.app_token,
             self.discord.token,
+            self.email.smtp_password,
+            self.email.imap_password,
         )
         return tuple(v for v in values if v)
 
@@ -119,6 +124,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         console=bool(root.sub("console").get("enabled", bool, False)),
         slack=_slack(root.sub("slack"), env if secrets else None),
         discord=_discord(root.sub("discord"), env if secrets else None),
+        email=_email(root.sub("email"), env if secrets else None),
     )
 
 
@@ -273,4 +279,86 @@ def _discord(discord: _Reader, env: Mapping[str, str] | None) -> DiscordSettings
         api_base_url=discord.get("api_base_url", str, "").rstrip("/"),
         gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
         token=_secret(env, "DISCORD_TOKEN", discord) if enabled and env is not None else "",
+    )
+
+
+# A plain addr-spec (local@domain): enough to tell a typo from an address; the mail server judges the rest.
+_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# A list's name travels inside Message-IDs and after "/popup invite email:": one plain word.
+_LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+def _email(email: _Reader, env: Mapping[str, str] | None) -> EmailSettings:
+    enabled = email.get("enabled", bool, False)
+    defaults = EmailSettings()
+
+    def address(reader: _Reader, key: str, default: str, *, required: bool) -> str:
+        value = str(reader.get(key, str, default, required=required)).strip()
+        if not _ADDRESS.fullmatch(value):
+            raise reader.fail(key, f"{value!r} is not an e-mail address (name@example.org)")
+        return value
+
+    def port(key: str, default: int) -> int:
+        value = email.get(key, int, default)
+        if not 1 <= value <= 65535:
+            raise email.fail(key, f"{value} is not a TCP port")
+        return int(value)
+
+    def tls(key: str, default: Tls) -> Tls:
+        value = email.get(key, str, default)
+        for form in TLS_FORMS:
+            if value == form:
+                return form
+        raise email.fail(key, f'{value!r} must be "starttls", "tls" or "none"')
+
+    def host(key: str, default: str) -> str:
+        value = email.get(key, str, default).strip()
+        if not value or any(ch.isspace() or ch in "/:@" for ch in value.strip("[]")):
+            raise email.fail(key, f"{value!r} is not a host name or address")
+        return str(value)
+
+    folder = email.get("imap_folder", str, defaults.imap_folder)
+    if not folder.strip() or any(ch in folder for ch in '\r\n"'):
+        raise email.fail("imap_folder", f"{folder!r} is not a folder name")
+    lists: list[MailingList] = []
+    for index, table in enumerate(email.get("lists", list, [])):
+        where = f"lists[{index}]"
+        if not isinstance(table, dict):
+            raise email.fail(where, "expected an [[email.lists]] table")
+        entry = _Reader(email.source, table, email.key(where))
+        name = entry.get("name", str, required=True).strip()
+        if not _LIST_NAME.fullmatch(name):
+            raise entry.fail("name", f"{name!r} must be one word of letters, digits, - or _ (it is typed after "
+                                     "/popup invite email:)")
+        if name.lower() in {item.name.lower() for item in lists}:
+            raise entry.fail("name", f"{name!r} is used by two lists")
+        lists.append(MailingList(name=name, address=address(entry, "address", "", required=True)))
+    settings = EmailSettings(
+        enabled=enabled,
+        address=address(email, "address", defaults.address, required=enabled),
+        smtp_host=host("smtp_host", defaults.smtp_host),
+        smtp_port=port("smtp_port", defaults.smtp_port),
+        smtp_tls=tls("smtp_tls", defaults.smtp_tls),
+        imap_host=host("imap_host", defaults.imap_host),
+        imap_port=port("imap_port", defaults.imap_port),
+        imap_tls=tls("imap_tls", defaults.imap_tls),
+        imap_folder=folder,
+        lists=tuple(lists),
+    )
+    if enabled and not lists:
+        raise email.fail("lists", "[email] is enabled but no [[email.lists]] is configured")
+    if not enabled or env is None:
+        return settings
+    smtp_user = env.get("POPUP_SMTP_USER", "").strip()
+    smtp_password = env.get("POPUP_SMTP_PASSWORD", "")
+    if bool(smtp_user) != bool(smtp_password):
+        missing = "POPUP_SMTP_PASSWORD" if smtp_user else "POPUP_SMTP_USER"
+        raise ConfigError(f"{email.source}: [email]: POPUP_SMTP_USER and POPUP_SMTP_PASSWORD go together; {missing} "
+                          "is not set (set neither for a server that takes mail without logging in)")
+    return dataclasses.replace(
+        settings,
+        smtp_user=smtp_user,
+        smtp_password=smtp_password,
+        imap_user=_secret(env, "POPUP_IMAP_USER", email),
+        imap_password=_secret(env, "POPUP_IMAP_PASSWORD", email),
     )

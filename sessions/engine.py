@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sessions import compose
+from sessions import attach, compose
 from sessions.commands.handlers import CommandHandlers
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger
-from sessions.model import CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
+from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
 from sessions.plans import Plan
 from sessions.ports import Backfills, ChatPort
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
@@ -225,6 +225,22 @@ class Engine:
             return False
         await move_prompt(self._store, prompt.id, PromptState.POSTING, PromptEvent.POSTED, at=self._clock())
         return True
+
+    async def attach_channel(self, session: SessionRecord, channel: ChannelRef) -> attach.Attached:
+        """``/popup invite``: add ``channel`` and catch it up (sessions/attach.py, until issue 13's join)."""
+        attach.check_channel(self._ports, channel)
+        return await self._attach(session.id, channel)
+
+    async def _attach(self, session_id: int, channel: ChannelRef, attempt: int = 0) -> attach.Attached:
+        async with self._locks[session_id]:
+            outcome = await attach.attach_channel(self._store, self._ledger, session_id, channel)
+        if outcome is attach.Attached.BEHIND:
+            job = f"attach:{session_id}:{channel.platform}:{channel.channel_id}"
+            self._retry_later(job, attempt, self._attach_again, session_id, channel, attempt + 1)
+        return outcome
+
+    async def _attach_again(self, session_id: int, channel: ChannelRef, attempt: int) -> None:
+        await self._attach(session_id, channel, attempt)
 
     async def close_session(self, session_id: int, attempt: int = 0) -> None:
         """Close: the due prompts, then the recap, in every channel; retried until all are out."""

@@ -12,9 +12,11 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sessions import compose, rights
+from sessions.attach import Attached
+from sessions.commands import invite
 from sessions.commands.parse import HELP, parse_start, resolve_day
 from sessions.errors import CommandError, PermissionDenied, PlanError
-from sessions.model import CommandInvoked, CommandReply
+from sessions.model import ChannelRef, CommandInvoked, CommandReply
 from sessions.plans import ClockTime, Plan, build_timetable
 from sessions.records import NewPrompt, NewSession, PromptState, SessionRecord, SessionState
 from sessions.settings import EngineSettings
@@ -38,6 +40,10 @@ class SessionControl(Protocol):
         ...
 
     async def post_prompt_now(self, session_id: int, prompt_id: int) -> None: ...
+
+    async def attach_channel(self, session: SessionRecord, channel: ChannelRef) -> Attached:
+        """Add ``channel`` to the running session and post it what it missed."""
+        ...
 
 
 class CommandHandlers:
@@ -63,6 +69,7 @@ class CommandHandlers:
             "next": self._next,
             "plans": self._plans_list,
             "forget": self._forget,
+            "invite": self._invite,
         }
 
     async def handle(self, command: CommandInvoked) -> CommandReply:
@@ -189,6 +196,10 @@ class CommandHandlers:
                 f"{plan.name}{default}: “{plan.title}”, {len(plan.prompts)} prompts at {times}; recap {plan.recap_at}"
             )
         return CommandReply(text="\n".join(lines) or "No plans are configured.")
+
+    async def _invite(self, command: CommandInvoked) -> CommandReply:
+        return await invite.invite(command, store=self._store, organisers=self._settings.organisers,
+                                   control=self._control)
 
     async def _forget(self, command: CommandInvoked) -> CommandReply:
         session = await self._store.active_session(command.channel) or await self._store.latest_session(command.channel)

@@ -141,6 +141,23 @@ class SqliteStore:
         session_id = await self._writer.transaction(create)
         return None if session_id is None else await self.get_session(session_id)
 
+    async def add_session_channel(self, session_id: int, channel: ChannelRef) -> int | None:
+        """sessions.attach.ChannelJoins: the channel joins the session unless another active one has it."""
+
+        async def add(db: aiosqlite.Connection) -> int | None:
+            holder = await _active_session_id(db, channel)
+            if holder is not None:
+                return holder
+            await db.execute(
+                "INSERT INTO session_channels (session_id, position, platform, channel_id) "
+                "SELECT ?, coalesce(max(position), -1) + 1, ?, ? FROM session_channels WHERE session_id = ? "
+                "ON CONFLICT DO NOTHING",
+                (session_id, channel.platform, channel.channel_id, session_id),
+            )
+            return session_id
+
+        return await self._writer.transaction(add)
+
     async def get_session(self, session_id: int) -> SessionRecord | None:
         rows = await self._sessions_where("s.id = ?", (session_id,))
         return rows[0] if rows else None
