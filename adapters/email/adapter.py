@@ -147,7 +147,8 @@ class EmailAdapter:
     async def _folder_has(self, *candidates: OwnId) -> OwnId | None:
         client = await imap.connect(self._settings, tls_context=self._tls_context, wait_seconds=30.0)
         try:
-            opened = await client.examine(self._settings.imap_folder)  # read-only: flags stay as they are
+            # SELECT, not EXAMINE (aioimaplib searches only in a selected folder); only searched: flags stay.
+            opened = await client.select(self._settings.imap_folder)
             if opened.result != "OK":
                 raise DeliveryError(f"cannot open the folder {self._settings.imap_folder!r}")
             for own in candidates:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from html import escape
@@ -22,6 +23,9 @@ from sessions.model import Message
 # sessions.compose titles a prompt "Prompt 2 of 4": the subject says it the mail way, "2/4".
 _PROMPT_TITLE = re.compile(r"Prompt (\d+) of (\d+)")
 _SUBJECT_CHARS = 90
+# Lines up to RFC 5322's 998: a subject with its reply token stays on one line (folded, some programs
+# show it with a leading space).
+_POLICY = policy.SMTP.clone(max_line_length=998)
 
 HOW_TO_ANSWER = (
     "Answer by replying to this mail (to the list or to Popup alone): your answer goes into the "
@@ -58,7 +62,7 @@ def compose_mail(
     in_reply_to: str | None = None,
 ) -> EmailMessage:
     """The mail for ``content``; ``own`` gives its Message-ID, ``in_reply_to`` the opening mail's."""
-    mail = EmailMessage()
+    mail = EmailMessage(policy=_POLICY)
     mail["Subject"] = subject(content, own)
     mail["From"] = formataddr(("Popup", sender))
     mail["To"] = to
@@ -89,7 +93,7 @@ def compose_mail(
 
 def confirmation(text: str, *, own: OwnId, sender: str, to: str, at: datetime, answering: str) -> EmailMessage:
     """The answer to a ``forget`` mail, to the member alone."""
-    mail = EmailMessage()
+    mail = EmailMessage(policy=_POLICY)
     mail["Subject"] = "[Popup] Your answers were removed"
     mail["From"] = formataddr(("Popup", sender))
     mail["To"] = to

@@ -188,30 +188,40 @@ class FolderReader:
                 await asyncio.wait_for(client.logout(), 5.0)
 
     async def _sweep(self, client: aioimaplib.IMAP4, left_alone: set[int]) -> bool:
-        """Take every unseen mail once; True when some were not stored (to be tried again)."""
-        found = await client.uid_search("UNSEEN")
-        if found.result != "OK":
-            raise DeliveryError(f"searching the folder failed: {_said(found.lines)}")
-        uids = [int(word) for word in bytes(found.lines[0]).split() if word.isdigit()] if found.lines else []
-        uids = [uid for uid in uids if uid not in left_alone]
+        """Take every unseen mail once; True when some were not stored (to be tried again).
+
+        Searches again after each round until a search finds nothing new: a mail that arrives while
+        a round is under way is announced in the answer to one of its commands, which is not kept.
+        """
+        tried: set[int] = set()
         failed = False
-        for start in range(0, len(uids), _BATCH):
-            batch = uids[start : start + _BATCH]
-            fetched = await client.uid("fetch", ",".join(map(str, batch)), "(UID BODY.PEEK[])")
-            if fetched.result != "OK":
-                raise DeliveryError(f"fetching mails failed: {_said(fetched.lines)}")
-            mails = fetched_mails(fetched.lines)
-            # Handed over together, so the store commits them together.
-            outcomes = await asyncio.gather(*(self._take(raw) for _, raw in mails))
-            done = [uid for (uid, _), outcome in zip(mails, outcomes, strict=True) if outcome is Taken.DONE]
-            left_alone.update(uid for (uid, _), outcome in zip(mails, outcomes, strict=True)
-                              if outcome is Taken.LEFT_ALONE)
-            failed = failed or any(outcome is Taken.FAILED for outcome in outcomes)
-            if done:
-                flagged = await client.uid("store", ",".join(map(str, done)), "+FLAGS.SILENT", "(\\Seen)")
-                if flagged.result != "OK":
-                    raise DeliveryError(f"marking mails seen failed: {_said(flagged.lines)}")
-        return failed
+        while True:
+            found = await client.uid_search("UNSEEN")
+            if found.result != "OK":
+                raise DeliveryError(f"searching the folder failed: {_said(found.lines)}")
+            words = bytes(found.lines[0]).split() if found.lines else []
+            uids = [int(w) for w in words if w.isdigit() and int(w) not in left_alone and int(w) not in tried]
+            if not uids:
+                return failed
+            tried.update(uids)
+            for start in range(0, len(uids), _BATCH):
+                failed = await self._take_batch(client, uids[start : start + _BATCH], left_alone) or failed
+
+    async def _take_batch(self, client: aioimaplib.IMAP4, batch: list[int], left_alone: set[int]) -> bool:
+        fetched = await client.uid("fetch", ",".join(map(str, batch)), "(UID BODY.PEEK[])")
+        if fetched.result != "OK":
+            raise DeliveryError(f"fetching mails failed: {_said(fetched.lines)}")
+        mails = fetched_mails(fetched.lines)
+        # Handed over together, so the store commits them together.
+        outcomes = await asyncio.gather(*(self._take(raw) for _, raw in mails))
+        done = [uid for (uid, _), outcome in zip(mails, outcomes, strict=True) if outcome is Taken.DONE]
+        left_alone.update(uid for (uid, _), outcome in zip(mails, outcomes, strict=True)
+                          if outcome is Taken.LEFT_ALONE)
+        if done:
+            flagged = await client.uid("store", ",".join(map(str, done)), "+FLAGS.SILENT", "(\\Seen)")
+            if flagged.result != "OK":
+                raise DeliveryError(f"marking mails seen failed: {_said(flagged.lines)}")
+        return any(outcome is Taken.FAILED for outcome in outcomes)
 
     async def _idle_until_news(self, client: aioimaplib.IMAP4) -> None:
         idle = await client.idle_start(timeout=_IDLE_SECONDS)

@@ -112,8 +112,10 @@ class _TextOfHtml(HTMLParser):
             if tag not in _VOID:
                 self._skipping = 1
             return
-        if tag == "br" or tag in _BLOCK:
+        if tag == "br":
             self._parts.append("\n")
+        elif tag in _BLOCK:
+            self._break(2 if tag == "p" else 1)
 
     def handle_endtag(self, tag: str) -> None:
         if self._ended:
@@ -122,7 +124,18 @@ class _TextOfHtml(HTMLParser):
             self._skipping -= 1
             return
         if tag in _BLOCK:
-            self._parts.append("\n")
+            self._break(2 if tag == "p" else 1)
+
+    def _break(self, lines: int) -> None:
+        """Start a new line (``lines`` 2: a new paragraph) unless the text is at one already."""
+        trailing = 0
+        for part in reversed(self._parts):
+            stripped = part.rstrip("\n")
+            trailing += len(part) - len(stripped)
+            if stripped:
+                break
+        if self._parts:
+            self._parts.append("\n" * max(0, lines - trailing))
 
     def handle_data(self, data: str) -> None:
         if not self._skipping and not self._ended:

@@ -29,10 +29,12 @@ class SmtpSender:
 
         Raises :class:`~sessions.errors.DeliveryError` when it did not (the ledger tries again later).
         """
+        # Flattened with the mail's own policy (aiosmtplib's would fold the subject at 78 characters).
+        raw = mail.as_bytes(policy=mail.policy)
         async with self._lock:
             try:
                 client = await self._connected()
-                errors, _ = await client.send_message(mail, sender=self._settings.address, recipients=list(recipients))
+                errors, _ = await client.sendmail(self._settings.address, list(recipients), raw)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 await self._drop()
                 raise DeliveryError(f"the mail server did not take the mail: {exc}") from exc

@@ -179,6 +179,18 @@ class Dovecot:
         finally:
             client.logout()
 
+    def unsee(self, message_id: str, folder: str = "INBOX") -> None:
+        """Take the \\Seen flag off a mail again (as a person reading the folder may)."""
+        client = self._client()
+        try:
+            client.select(folder)
+            result, data = client.uid("SEARCH", "HEADER", "Message-ID", f"<{message_id}>")
+            assert result == "OK", data
+            for uid in data[0].split():
+                client.uid("STORE", uid, "-FLAGS", "(\\Seen)")
+        finally:
+            client.logout()
+
     def flags_by_message_id(self, folder: str = "INBOX") -> dict[str, set[str]]:
         """Every mail's flags, by its Message-ID (without angle brackets)."""
         client = self._client()

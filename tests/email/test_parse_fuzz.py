@@ -88,12 +88,20 @@ def raw_mails(draw: st.DrawFn) -> bytes:
     return head + draw(bodies)
 
 
+class _Recorder(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=raw_mails())
 def test_no_mail_makes_a_traceback_and_reading_twice_reads_the_same(raw: bytes) -> None:
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = _Recorder(logging.WARNING)
+    records = handler.records
     logger = logging.getLogger("adapters.email.parse")
     logger.addHandler(handler)
     try:
