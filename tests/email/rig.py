@@ -13,7 +13,7 @@ from adapters.console import ConsoleAdapter
 from adapters.email.adapter import EmailAdapter
 from adapters.email.settings import EmailSettings
 from sessions.engine import Engine, EngineSettings
-from sessions.model import MessageEvent
+from sessions.model import CommandInvoked, CommandReply, MessageEvent
 from sessions.plans import Plan
 from sessions.records import ReplyRecord
 from sessions.wakeups import Wakeups, utc_now
@@ -42,7 +42,7 @@ class FlakyHandler:
         self._engine = engine
         self.failures = failures
 
-    async def on_command(self, command):  # type: ignore[no-untyped-def]
+    async def on_command(self, command: CommandInvoked) -> CommandReply:
         return await self._engine.on_command(command)
 
     async def on_event(self, event: MessageEvent) -> None:

@@ -129,7 +129,7 @@ async def test_forget_by_mail_removes_the_senders_replies_and_confirms(rig: Mail
     await rig.append(forget)
     await eventually(lambda: bool(rig.smtp.handler.to("ANN@example.net")), what="the confirmation")
     [confirmation] = rig.smtp.handler.to("ANN@example.net")
-    assert "Removed your 1 reply from session #1" in str(confirmation.get_body(("plain",)).get_content())
+    assert "Removed your 1 reply from session #1" in mails.plain(confirmation)
     assert confirmation["In-Reply-To"] == forget["Message-ID"]
     assert [r.author_name for r in await rig.replies()] == ["Bo"]
 
