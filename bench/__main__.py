@@ -1,4 +1,4 @@
-"""``make bench``: the six benchmarks, each in a process of its own, then the summary line.
+"""``make bench``: the benchmarks, each in a process of its own, then the summary line.
 
 Each benchmark runs as ``python -m bench.NAME --json FILE`` so its peak RSS and its garbage are its
 own; its figures go to stdout as it finishes. The last line is the summary (issue 7's format).
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest")
+ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "email_ingest")
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -63,6 +63,14 @@ def _discord(r: dict[str, Any]) -> str:
     return f"discord {r['per_s']:.0f}/s {r['peak_rss_mb']:.0f} MB"
 
 
+def _email(r: dict[str, Any]) -> str:
+    ingest, fan_out = r["ingest"], r["fan_out"]
+    return (
+        f"email {ingest['mails']:,} waiting mails stored in {ingest['ingest_s']:.1f} s, "
+        f"fan-out {fan_out['lists']} lists {fan_out['fan_out_s']:.2f} s"
+    )
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -70,6 +78,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "slack_ack": ("slack ack", _slack),
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
+    "email_ingest": ("email", _email),
 }
 
 

@@ -59,6 +59,8 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
+# A test server: no fsync after each delivered mail (the tests' mails need not survive a power cut).
+mail_fsync = never
 mail_location = maildir:{base}/mail/%u
 default_internal_user = {internal_user}
 default_login_user = {login_user}

@@ -105,3 +105,9 @@ def test_the_cli_exits_2_naming_the_email_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert "email.smtp_tls: 'ssl'" in line
+
+
+def test_the_example_config_documents_email_switched_off() -> None:
+    email = load_config(Path(__file__).parent.parent.parent / "config.example.toml", env={}).email
+    assert not email.enabled
+    assert [item.name for item in email.lists] == ["learning"]

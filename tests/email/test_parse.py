@@ -224,3 +224,14 @@ def test_a_mail_without_message_id_gets_the_same_id_each_time_it_is_read() -> No
 
 def test_unreadable_bytes_are_skipped() -> None:
     assert isinstance(read(b"\xff\xfe\x00garbage\r\n\r\n"), Skipped)
+
+
+def test_an_encoded_name_with_a_comma_is_one_name() -> None:
+    prompt = prompt_mail()
+    mail = mails.gmail_reply(prompt, name="x", address="jd@example.net", text="Hi")
+    mail.replace_header("From", "x")
+    raw = mail.as_bytes(policy=policy.SMTP).replace(b"From: x", b"From: =?utf-8?q?Doe=2C_J=C3=B6hn?= <jd@example.net>")
+    result = read(raw)
+    assert isinstance(result, MailReply)
+    assert result.sender.display_name == "Doe, Jöhn"
+    assert result.sender.author_id == author_id("jd@example.net")
