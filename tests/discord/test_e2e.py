@@ -16,8 +16,9 @@ from sessions.engine import Engine, EngineSettings
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import SessionRecord, SessionState
 from storage.sqlite import SqliteStore
-from tests.discord.conftest import eventually, make_adapter, until
+from tests.discord.conftest import make_adapter
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -164,14 +165,14 @@ async def test_replies_posted_while_offline_are_backfilled_once(
     (thread,) = thread_ids(fake)
     await fake.say(thread, fake.max, "before the restart")
     session = await only_session(bot.store)
-    await until(lambda: _replies(bot, session.id, 1), what="the live reply stored")
+    await eventually(lambda: _replies(bot, session.id, 1), what="the live reply stored")
     await bot.stop()
 
     fake.say_offline(thread, fake.olga, "while the bot was down")
     fake.say_offline(thread, fake.max, "also while it was down")
     for _ in range(2):  # two restarts: the second back-fill finds nothing new
         restarted = await boot(fake, db, LONG_DAY)
-        await until(partial(_replies, restarted, session.id, 3), what="the back-filled replies")
+        await eventually(partial(_replies, restarted, session.id, 3), what="the back-filled replies")
         await restarted.stop()
     bot = await boot(fake, db, LONG_DAY)
     bots.append(bot)

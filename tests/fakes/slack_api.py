@@ -77,13 +77,11 @@ class FakeSlack:
     _socket_ready: asyncio.Event | None = None
     _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _changed: asyncio.Condition | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
     async def start(self) -> FakeSlack:
         self._socket_ready = asyncio.Event()
-        self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/upload/{file_id}", self._upload)
@@ -119,12 +117,6 @@ class FakeSlack:
         """Every message posted, in order (top-level and threaded)."""
         out = [m for ch, ms in self.messages.items() if channel in (None, ch) for m in ms]
         return sorted(out, key=lambda m: float(m["ts"]))
-
-    async def wait_for(self, predicate: Any, within: float = 10.0) -> None:
-        """Wait until ``predicate()`` is true (checked whenever the fake records something)."""
-        assert self._changed is not None
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), within)
 
     # -- socket mode ------------------------------------------------------------------------------
 
@@ -175,7 +167,6 @@ class FakeSlack:
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.responses.append(body)
-        await self._notify()
         return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -200,13 +191,7 @@ class FakeSlack:
         if handler is None:
             return _ok_false("unknown_method")
         response: web.StreamResponse = await handler(request, args)
-        await self._notify()
         return response
-
-    async def _notify(self) -> None:
-        assert self._changed is not None
-        async with self._changed:
-            self._changed.notify_all()
 
     # -- methods ------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from tests.fakes import slack_events as ev
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
 from tests.slack.conftest import http_settings, socket_settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +73,7 @@ class Rig:
         raise AssertionError(f"prompt {position} was never recorded as posted")
 
     async def wait_prompts(self, count: int) -> list[dict[str, Any]]:
-        await self.fake.wait_for(lambda: len(self.prompt_posts()) >= count, within=10)
+        await eventually(lambda: len(self.prompt_posts()) >= count, within=10)
         return self.prompt_posts()
 
 
@@ -114,7 +115,7 @@ async def test_a_whole_session_over_http(tmp_path: Path, fake: FakeSlack) -> Non
                 ev.command_form(CHANNEL, "U1", "start", response_url=fake.response_url("start"))
             )
             assert (status, text) == (200, "")
-            await fake.wait_for(lambda: len(fake.responses) == 1)
+            await eventually(lambda: len(fake.responses) == 1)
             assert fake.responses[0]["text"].startswith("Started session #1")
             assert fake.responses[0]["response_type"] == "ephemeral"
             opening = fake.posts(CHANNEL)[0]
@@ -200,7 +201,7 @@ async def test_a_session_over_socket_mode(tmp_path: Path, fake: FakeSlack) -> No
         form = ev.command_form(CHANNEL, "U1", "start", response_url=fake.response_url("sock"))
         ack = await fake.send_envelope("slash_commands", form, accepts_response_payload=True)
         assert ack["envelope_id"].startswith("env-")
-        await fake.wait_for(lambda: len(fake.responses) == 1)
+        await eventually(lambda: len(fake.responses) == 1)
         [prompt] = await rig.wait_prompts(1)
         reply = ev.event_callback(ev.reply_event(CHANNEL, prompt["ts"], "U1", "over the socket <!here>"))
         ack = await fake.send_envelope("events_api", reply)

@@ -15,9 +15,11 @@ from adapters.slack.adapter import SlackAdapter
 from sessions.errors import ConfigError
 from sessions.model import CommandInvoked, CommandReply, ReactionChanged, ReplyDeleted, ReplyEdited, ReplyPosted
 from tests.fakes import slack_events as ev
+from tests.fakes.recording_handler import RecordingHandler
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
-from tests.slack.conftest import RecordingHandler, http_settings
+from tests.slack.conftest import http_settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +123,7 @@ async def test_a_slow_store_is_never_acknowledged_early(fake: FakeSlack) -> None
             assert status == 500
             assert time.monotonic() - started < 0.9
             assert handler.events == []
-            await handler.wait(lambda: len(handler.events) == 1)
+            await eventually(lambda: len(handler.events) == 1)
             again, _ = await sender.event(body, retry_num=1)  # Slack's redelivery
             assert again == 200
             assert len(handler.events) == 1
@@ -138,7 +140,7 @@ async def test_slash_command_is_acked_at_once_and_answered_via_response_url(
     status, text = await sender.command(form)
     assert status == 200
     assert text == ""
-    await fake.wait_for(lambda: len(fake.responses) == 1)
+    await eventually(lambda: len(fake.responses) == 1)
     [command] = handler.commands
     assert (command.name, command.args) == ("start", ("learning", "tomorrow"))
     assert command.member.display_name == "Ana"
@@ -151,7 +153,7 @@ async def test_ephemeral_reply_and_empty_text_means_help(
 ) -> None:
     handler.reply = CommandReply(text="help text", ephemeral=True)
     await sender.command(ev.command_form("C1", "U1", "", response_url=fake.response_url()))
-    await fake.wait_for(lambda: len(fake.responses) == 1)
+    await eventually(lambda: len(fake.responses) == 1)
     assert handler.commands[0].name == "help"
     assert fake.responses[0]["response_type"] == "ephemeral"
 
@@ -170,7 +172,7 @@ async def test_slow_command_is_still_acked_at_once(fake: FakeSlack) -> None:
             status, _ = await sender.command(ev.command_form("C1", "U1", "status", response_url=fake.response_url()))
             assert status == 200
             assert time.monotonic() - started < 0.5
-            await fake.wait_for(lambda: len(fake.responses) == 1)
+            await eventually(lambda: len(fake.responses) == 1)
     finally:
         await adapter.stop()
 

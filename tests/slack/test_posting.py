@@ -12,8 +12,9 @@ from adapters.slack.adapter import SlackAdapter
 from adapters.slack.pacing import ChannelPacer
 from sessions.errors import DeliveryError
 from sessions.model import Attachment, ChannelRef, Message, Quote, Section
+from tests.fakes.recording_handler import RecordingHandler
 from tests.fakes.slack_api import FakeSlack
-from tests.slack.conftest import RecordingHandler, http_settings
+from tests.slack.conftest import http_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,10 @@ from adapters.slack.adapter import SlackAdapter
 from sessions.errors import ConfigError, PopupError
 from sessions.model import CommandReply, ReplyPosted
 from tests.fakes import slack_events as ev
+from tests.fakes.recording_handler import RecordingHandler
 from tests.fakes.slack_api import FakeSlack
-from tests.slack.conftest import RecordingHandler, socket_settings
+from tests.slack.conftest import socket_settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +30,7 @@ async def test_command_and_reply_over_the_websocket(fake: FakeSlack) -> None:
         ack = await fake.send_envelope("slash_commands", form, accepts_response_payload=True)
         assert time.monotonic() - started < 1.0
         assert set(ack) <= {"envelope_id", "payload"}
-        await fake.wait_for(lambda: len(fake.responses) == 1)
+        await eventually(lambda: len(fake.responses) == 1)
         assert fake.responses[0]["text"] == "Started"
         assert fake.responses[0]["response_type"] == "in_channel"
         assert handler.commands[0].args == ("quick",)
