@@ -28,6 +28,14 @@ def plan(name: str, recap_at: str, *prompts: tuple[str, str], title: str = "", i
 
 
 DAY = plan("day", "17:00", ("09:00", "First?"), ("12:00", "Second?"), title="A day")
+QUICK = plan(
+    "quick",
+    "+1h",  # never reached: a test ends the day with /popup stop once it has seen what it needs
+    ("+1s", "What are you learning this week?"),
+    ("+2s", "Who helps you learn?"),
+    title="A quick popup",
+    intro="Two prompts a second apart, then the recap.",
+)
 
 
 def write_config(tmp_path: Path, *, name: str = "config.toml", raw: str = "", **sections: object) -> Path:

@@ -9,21 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.config_files import discord_for, plan, write_config
+from tests.config_files import QUICK, discord_for, write_config
 from tests.fakes.discord_server import FakeDiscord
 from tests.process import SCRIPT, PopupProcess, stored_replies
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
-
-QUICK = plan(
-    "quick",
-    "+1h",  # never reached: the organiser ends the day once both replies are stored
-    ("+1s", "What are you learning this week?"),
-    ("+2s", "Who helps you learn?"),
-    title="A quick popup",
-    intro="Two prompts a second apart, then the recap.",
-)
 
 
 def popup_on(fake: FakeDiscord, tmp_path: Path) -> PopupProcess:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.config_files import plan, slack_for, write_config
+from tests.config_files import QUICK, slack_for, write_config
 from tests.fakes import slack_events as ev
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_events import SIGNING_SECRET, SlackSender
@@ -19,14 +19,6 @@ from tests.support import eventually
 pytestmark = pytest.mark.e2e
 
 CHANNEL = "C0CLI"
-QUICK = plan(
-    "quick",
-    "+1h",  # never reached: the organiser ends the day once both replies are stored
-    ("+1s", "What are you learning this week?"),
-    ("+2s", "Who helps you learn?"),
-    title="A quick popup",
-    intro="Two prompts a second apart, then the recap.",
-)
 
 
 async def test_popup_run_holds_a_whole_session_on_slack_over_http(fake: FakeSlack, tmp_path: Path) -> None:
