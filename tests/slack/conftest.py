@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.settings import SlackSettings
-from sessions.model import CommandInvoked, CommandReply, MessageEvent
+from tests.fakes.recording_handler import RecordingHandler
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
 from tests.fakes.slack_events import SIGNING_SECRET, SlackSender
-
-
-@dataclass
-class RecordingHandler:
-    """An :class:`~sessions.ports.EventHandler` that keeps what it is given."""
-
-    reply: CommandReply = field(default_factory=lambda: CommandReply(text="ok"))
-    commands: list[CommandInvoked] = field(default_factory=list)
-    events: list[MessageEvent] = field(default_factory=list)
-    fail_events: int = 0  # fail this many on_event calls first (as a broken database would)
-    delay: float = 0.0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def on_command(self, command: CommandInvoked) -> CommandReply:
-        self.commands.append(command)
-        self.changed.set()
-        return self.reply
-
-    async def on_event(self, event: MessageEvent) -> None:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.fail_events > 0:
-            self.fail_events -= 1
-            raise RuntimeError("database is locked")
-        self.events.append(event)
-        self.changed.set()
-
-    async def wait(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
-        async def _wait() -> None:
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(_wait(), within)
 
 
 def http_settings(fake: FakeSlack, **overrides: object) -> SlackSettings:
@@ -72,11 +36,6 @@ async def fake() -> AsyncIterator[FakeSlack]:
     server = await FakeSlack().start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-def handler() -> RecordingHandler:
-    return RecordingHandler()
 
 
 @pytest.fixture

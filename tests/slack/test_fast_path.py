@@ -24,9 +24,11 @@ from adapters.slack.client import NameCache, make_clients
 from adapters.slack.http_server import EventsServer, NotStored
 from sessions.model import ReplyPosted
 from tests.fakes import slack_events as ev
+from tests.fakes.recording_handler import RecordingHandler
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_events import SIGNING_SECRET, SlackSender
-from tests.slack.conftest import RecordingHandler, http_settings
+from tests.slack.conftest import http_settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -241,9 +243,7 @@ async def test_a_refused_command_answer_is_logged(
     url = fake.response_url("r1").replace("/respond/", "/no-such-respond/")
     status, _ = await sender.command(ev.command_form("C1", "U1", "status", response_url=url))
     assert status == 200
-    await handler.wait(lambda: len(handler.commands) == 1)
-    for _ in range(100):
-        if any("could not answer /popup status" in r.getMessage() for r in caplog.records):
-            break
-        await asyncio.sleep(0.02)
-    assert any("could not answer /popup status" in r.getMessage() for r in caplog.records)
+    await eventually(lambda: len(handler.commands) == 1)
+    await eventually(
+        lambda: any("could not answer /popup status" in r.getMessage() for r in caplog.records), what="the warning"
+    )
