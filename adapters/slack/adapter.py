@@ -35,6 +35,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.client import NameCache, Responder, SlackPoster, make_clients
+from adapters.slack.connections import HttpLimits
 from adapters.slack.http_server import EventsServer, NotStored
 from adapters.slack.mapping import PLATFORM, map_command, map_event, map_thread_message
 from adapters.slack.pacing import ChannelPacer
@@ -65,7 +66,7 @@ class SlackAdapter:
     ``post_interval`` paces posts per channel (Slack allows about one a second; tests pass 0).
     ``ack_budget`` bounds how long an event request waits for the engine before it is answered
     with a 500 (Slack then sends it again). ``connect_timeout`` bounds the Socket Mode connect, which bolt would
-    otherwise retry forever.
+    otherwise retry forever. ``http_limits`` bounds what unproven HTTP clients may hold.
     """
 
     def __init__(
@@ -76,12 +77,14 @@ class SlackAdapter:
         ack_budget: float = 2.5,
         connect_timeout: float = 20.0,
         socket_ping_interval: float = 10.0,
+        http_limits: HttpLimits = HttpLimits(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         _check(settings)
         self._settings = settings
         self._ack_budget = ack_budget
         self._connect_timeout = connect_timeout
         self._ping_interval = socket_ping_interval
+        self._http_limits = http_limits
         self._writer, self._reader = make_clients(token=settings.bot_token, base_url=settings.api_base_url)
         self._poster = SlackPoster(writer=self._writer, reader=self._reader, pacer=ChannelPacer(post_interval))
         self._names = NameCache(self._reader)
@@ -172,6 +175,7 @@ class SlackAdapter:
                     port=self._settings.port,
                     path=self._settings.path,
                     events=self._on_event,  # event callbacks skip bolt (see EventsServer)
+                    limits=self._http_limits,
                 )
                 try:
                     await self._server.start()
