@@ -59,9 +59,10 @@ class Installation:
 
     def refusal(self, payload: Mapping[str, Any]) -> str:
         """Why ``payload`` is not ours ("" when it is), for the log."""
-        origin = origin_of(payload)
-        if self.is_ours(team_id=origin.team_id, enterprise_id=origin.enterprise_id, app_id=origin.app_id):
+        team_id, enterprise_id, app_id = _ids(payload)  # on every event: no Origin unless refused
+        if self.is_ours(team_id=team_id, enterprise_id=enterprise_id, app_id=app_id):
             return ""
+        origin = Origin(team_id=team_id, enterprise_id=enterprise_id, app_id=app_id)
         return f"not this installation ({origin.describe()})"
 
 
@@ -73,11 +74,19 @@ def origin_of(payload: Mapping[str, Any]) -> Origin:
     another organisation (Slack Connect) the envelope's ``team_id`` can be the other side's, while
     the authorization is the installation Slack delivered the event for.
     """
-    team, enterprise = "", ""
+    team_id, enterprise_id, app_id = _ids(payload)
+    return Origin(team_id=team_id, enterprise_id=enterprise_id, app_id=app_id)
+
+
+def _ids(payload: Mapping[str, Any]) -> tuple[str, str, str]:
+    """:func:`origin_of`'s (team, enterprise, app)."""
+    app = _text(payload.get("api_app_id"))
     authorizations = payload.get("authorizations")
     if isinstance(authorizations, list) and authorizations and isinstance(authorizations[0], Mapping):
+        # The whole installation, org included (none: not on Grid), whatever the envelope says.
         first = authorizations[0]
-        team, enterprise = _text(first.get("team_id")), _text(first.get("enterprise_id"))
+        return _text(first.get("team_id")), _text(first.get("enterprise_id")), app
+    team, enterprise = "", ""
     view = payload.get("view")
     if not team and isinstance(view, Mapping):
         # A modal opened from a shared channel: the team that installed the app, not the user's.
@@ -89,7 +98,7 @@ def origin_of(payload: Mapping[str, Any]) -> Origin:
         team_object = payload.get("team")
         if not enterprise and isinstance(team_object, Mapping):
             enterprise = _text(team_object.get("enterprise_id"))
-    return Origin(team_id=team, enterprise_id=enterprise, app_id=_text(payload.get("api_app_id")))
+    return team, enterprise, app
 
 
 def _text(value: object) -> str:

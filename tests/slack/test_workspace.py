@@ -71,6 +71,9 @@ def test_the_origin_of_each_kind_of_payload() -> None:
     # Slack Connect: the envelope names the other side's team; the authorization is the installation.
     shared = {**event, "team_id": "T0THEIRS", "is_ext_shared_channel": True}
     assert origin_of(shared).team_id == "T7"
+    home = ev.event_callback(ev.reply_event("C1", PARENT, "U1", "x"), team_id="T7")  # on no Grid org
+    theirs_on_grid = {**home, "team_id": "T0THEIRS", "enterprise_id": "E0THEIRS", "is_ext_shared_channel": True}
+    assert (origin_of(theirs_on_grid).team_id, origin_of(theirs_on_grid).enterprise_id) == ("T7", "")
     # A modal opened from a shared channel names the team that installed the app.
     view: dict[str, Any] = {"type": "view_submission", "team": {"id": "T0USER"}, "api_app_id": "A1",
                             "view": {"app_installed_team_id": "T0INSTALL"}}
