@@ -143,9 +143,13 @@ class EventsServer:
         # and no access log (a line per request would cost more than the request). No lingering
         # after an early answer: the only requests answered before their body is read are refused.
         server = web.Server(self._serve, access_log=None, lingering_time=0, logger=_ProtocolLog(self._refusals))
-        listener = await asyncio.get_running_loop().create_server(
-            self._guard.factory(server), self._host, self._port, backlog=128
-        )
+        try:
+            listener = await asyncio.get_running_loop().create_server(
+                self._guard.factory(server), self._host, self._port, backlog=128
+            )
+        except OSError:
+            self._guard.close()
+            raise
         self._server, self._listener = server, listener
         self._bound_port = int(listener.sockets[0].getsockname()[1]) if listener.sockets else self._port
         _log.info("slack: listening for events on http://%s:%s%s", self._host, self._bound_port, self._path)
