@@ -7,6 +7,8 @@ every call so tests can assert on what was sent:
   dropped connection *after* the post was stored, on chosen calls), ``conversations.history``
   (with message metadata when asked) and ``conversations.replies`` (both in pages, with cursors),
   the three calls of ``files_upload_v2``, and ``apps.connections.open``;
+* the installation: ``auth.test`` names its team (and Enterprise Grid org), ``bots.info`` the app
+  our bot belongs to;
 * ``/socket``: the Socket Mode websocket (``hello``, then envelopes the test sends; acks come
   back as ``{"envelope_id": …}``);
 * ``/respond/{id}``: response URLs for slash commands.
@@ -29,6 +31,7 @@ APP_TOKEN = "xapp-fake-app-token"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
+APP_ID = "A0001"  # the app our bot belongs to: bots.info says so, and every payload carries it
 
 _JSON_ARGS = ("blocks", "metadata", "files", "attachments")
 
@@ -69,6 +72,12 @@ class FakeSlack:
     # The most items a page of conversations.history/replies holds, whatever `limit` asks: Slack
     # may return fewer than asked before the end, so a client must follow `next_cursor`.
     page_limit: int = 1000
+    # The installation auth.test reports (an enterprise_id puts it on Enterprise Grid; org_wide
+    # makes it an install for the whole org), and bots.info's answer ("" = ok, else the error).
+    team_id: str = TEAM_ID
+    enterprise_id: str = ""
+    org_wide: bool = False
+    bots_info_error: str = ""
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
@@ -202,9 +211,22 @@ class FakeSlack:
     # -- methods ------------------------------------------------------------------------------------
 
     async def _m_auth_test(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        answer = {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "popup",
+                  "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                  "is_enterprise_install": self.org_wide}
+        if self.enterprise_id:
+            answer.update(enterprise_id=self.enterprise_id, enterprise="Fake Org")
+        return web.json_response(answer)
+
+    async def _m_bots_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        if self.bots_info_error:
+            return _ok_false(self.bots_info_error)
+        if args.get("bot") != BOT_ID:
+            return _ok_false("bot_not_found")
         return web.json_response(
-            {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "popup",
-             "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+            {"ok": True, "bot": {"id": BOT_ID, "deleted": False, "name": "popup", "updated": 1_700_000_000,
+                                 "app_id": APP_ID, "user_id": BOT_USER_ID,
+                                 "icons": {"image_36": "https://fake.slack.com/36.png"}}}
         )
 
     async def _m_users_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:

@@ -184,6 +184,7 @@ async def test_slow_command_is_still_acked_at_once(fake: FakeSlack) -> None:
         (b"payload=%7Bbroken", "application/x-www-form-urlencoded"),
         (b'{"type": "event_callback", "event": "a string"}', "application/json"),
         (b'{"type": "event_callback", "event": {"type": ["list"]}}', "application/json"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json"),  # deeper than any JSON parser goes
     ],
 )
 async def test_malformed_payloads_are_refused_logged_and_the_bot_keeps_serving(
