@@ -24,7 +24,9 @@ async def test_json_contract(store: SqliteStore) -> None:
     sink = io.StringIO()
     await export(store, await day.fresh(), "json", sink)
     data = json.loads(sink.getvalue())
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    # Version 2: themes.day holds the ideas found by meaning (label, reply_ids), keyphrases moved
+    # to themes.keywords.
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     replies = data["replies"]
     assert len(replies) == len(day.texts) == 8  # deleted replies are left out
     for reply in replies:
@@ -44,6 +46,9 @@ async def test_json_contract(store: SqliteStore) -> None:
     themes = data["themes"]
     assert themes["day"]
     assert all(set(t["reply_ids"]) <= ids for t in themes["day"])
+    assert all(isinstance(t["label"], str) and t["label"] and t["reply_ids"] for t in themes["day"])
+    assert themes["keywords"]
+    assert all(set(t["reply_ids"]) <= ids for t in themes["keywords"])
     assert all(set(t["reply_ids"]) <= ids for p in themes["prompts"] for t in p["themes"])
     assert "text" not in json.dumps(data["highlights"])
     assert "text" not in json.dumps(themes["day"])
