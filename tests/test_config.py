@@ -92,6 +92,18 @@ BAD = [
     ("discord without token", GOOD + "[discord]\nenabled = true\n", r"DISCORD_TOKEN is not set"),
     ("bad guild id", GOOD + '[discord]\nguild_ids = ["abc"]\n', r"discord\.guild_ids\[0\]: 'abc' is not a guild id"),
     ("bad slack mode", GOOD + '[slack]\nmode = "carrier-pigeon"\n', r"slack\.mode: 'carrier-pigeon'"),
+    (
+        "story url not http",
+        GOOD + '[story]\nllm_base_url = "ftp://127.0.0.1/v1"\nllm_model = "m"\n',
+        r"story\.llm_base_url: 'ftp://127\.0\.0\.1/v1' must be an http\(s\) URL",
+    ),
+    (
+        "story url without model",
+        GOOD + '[story]\nllm_base_url = "http://127.0.0.1:8080/v1"\n',
+        r"story\.llm_model: is empty",
+    ),
+    ("story model not text", GOOD + "[story]\nllm_model = 3\n", r"story\.llm_model: expected a string, got 3"),
+    ("story unknown key", GOOD + '[story]\nllm_key = "x"\n', r"story\.llm_key: is not a \[story\] key"),
 ]
 
 
@@ -155,3 +167,29 @@ def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> No
     config = load_config(write(tmp_path, text), env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
+
+
+def test_the_story_writer_model_is_optional_and_its_key_secret(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD), env={}).story.llm_base_url == ""
+    text = GOOD + '[story]\nllm_base_url = "http://127.0.0.1:8080/v1/"\nllm_model = "tiny"\n'
+    config = load_config(write(tmp_path, text), env={"POPUP_LLM_API_KEY": "sk-very-secret"})
+    assert (config.story.llm_base_url, config.story.llm_model) == ("http://127.0.0.1:8080/v1", "tiny")
+    assert config.story.api_key == "sk-very-secret"
+    assert "sk-very-secret" not in repr(config)
+    assert "sk-very-secret" in config.secrets  # so the log redactor hides it
+
+
+@pytest.mark.parametrize("bad", ["story url not http", "story url without model"])
+def test_a_bad_story_key_exits_2_naming_it(tmp_path: Path, bad: str) -> None:
+    text, message = next((t, m) for n, t, m in BAD if n == bad)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(write(tmp_path, text))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    import re
+
+    assert re.search(message, result.stderr.strip().splitlines()[-1])

@@ -38,7 +38,7 @@ def find_themes(texts: Sequence[str]) -> tuple[Found, ...]:
     if len(featured) < 2:
         return ()
     rows = [vectors.rows[i] for i in featured]
-    k_max = min(MAX_THEMES + 1, max(1, len(featured) // 8))
+    k_max = min(MAX_THEMES + 1, max(2, len(featured) // 3))
     found = cluster(rows, k_max=k_max)
     minimum = max(2, math.ceil(MIN_SHARE * len(featured)))
     groups: dict[int, list[tuple[float, int]]] = {}
