@@ -8,7 +8,7 @@ its own ("no theme"), so leaving replies out costs what it should.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from math import comb
 from pathlib import Path
@@ -88,7 +88,7 @@ def purity(truth: Sequence[Hashable], found: Sequence[Hashable]) -> float:
     return sum(c.most_common(1)[0][1] for c in groups.values()) / max(1, len(truth))
 
 
-def score(ideas: dict[int, str | None], theme_of: dict[int, Hashable]) -> tuple[float, float]:
+def score(ideas: Mapping[int, str | None], theme_of: Mapping[int, Hashable]) -> tuple[float, float]:
     """(ARI, purity) over the replies that carry an idea; ``theme_of`` maps reply id to its theme."""
     labelled = sorted(rid for rid, idea in ideas.items() if idea is not None)
     truth = [ideas[rid] for rid in labelled]

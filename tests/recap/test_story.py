@@ -12,13 +12,13 @@ from sessions.recap.narrative import Narrative, gather_narrative, tell
 from sessions.recap.narrative.draft import Draft, Quote, Section
 from sessions.recap.narrative.grounding import Ungrounded, check
 from sessions.recap.narrative.themes import find_themes
-from sessions.recap.story import gather_story
+from sessions.recap.story import Story, gather_story
 from storage.sqlite import SqliteStore
 from tests.recap.conftest import new_day, sample_day
 from tests.recap.labelled_day import adjusted_rand_index, purity, read_day, score, store_day
 
 
-async def _labelled_story(store: SqliteStore) -> tuple[Narrative, dict[int, str | None], object]:
+async def _labelled_story(store: SqliteStore) -> tuple[Narrative, dict[int, str | None], Story]:
     day, ideas = await store_day(store)
     story = await gather_story(store, await day.fresh())
     return await gather_narrative(store, story), ideas, story
@@ -57,7 +57,7 @@ async def test_themes_by_meaning_beat_keyword_themes_on_the_labelled_day(store: 
     narrative, ideas, story = await _labelled_story(store)
     new = {rid: n for n, theme in enumerate(narrative.themes) for rid in theme.reply_ids}
     old: dict[int, int] = {}
-    for n, theme in enumerate(story.themes):  # type: ignore[attr-defined]
+    for n, theme in enumerate(story.themes):
         for rid in theme.reply_ids:
             old.setdefault(rid, n)  # a reply's first (best-ranked) keyword theme
     new_ari, new_purity = score(ideas, new)
@@ -73,8 +73,8 @@ async def test_themes_by_meaning_beat_keyword_themes_on_the_labelled_day(store: 
     assert new[spanish] == new[english]
 
 
-def _text(story: object, rid: int) -> str:
-    return next(r.text for p in story.prompts for r in p.ranked if r.id == rid)  # type: ignore[attr-defined]
+def _text(story: Story, rid: int) -> str:
+    return next(r.text for p in story.prompts for r in p.ranked if r.id == rid)
 
 
 async def test_the_labelled_day_reads_as_a_grounded_story(store: SqliteStore) -> None:
@@ -85,11 +85,12 @@ async def test_the_labelled_day_reads_as_a_grounded_story(store: SqliteStore) ->
     assert headings[-1] == "What we take forward"
     assert headings[1:-1] == [t.label for t in narrative.themes]
     assert 1_400 <= draft.words() <= 2_600, draft.words()  # about 2,000 words for 152 replies
-    replies = {r.id: r for p in story.prompts for r in p.ranked}  # type: ignore[attr-defined]
+    replies = {r.id: r for p in story.prompts for r in p.ranked}
     quotes = draft.quotes()
     assert len(quotes) >= 40
     for quote in quotes:
-        reply = replies[quote.reply_id]  # type: ignore[index]
+        assert quote.reply_id is not None
+        reply = replies[quote.reply_id]
         assert quote.text in reply.text
         assert quote.by == reply.author_name
     assert len({q.reply_id for q in quotes}) == len(quotes)  # nobody is quoted twice with the same words
