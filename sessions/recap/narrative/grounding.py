@@ -78,6 +78,8 @@ def check(draft: Draft, facts: Facts) -> Draft:
     for voice in facts.voices.values():
         by_author.setdefault(voice.author, []).append(voice)
     names = {v.author for v in facts.voices.values() if len(v.author) >= 3}
+    # A name may hold digits ("Member 191"); naming someone states no number.
+    numbered = sorted({v.author for v in facts.voices.values() if any(c.isdigit() for c in v.author)}, key=len)[::-1]
     seen_names: set[str] = set()
     prose: list[str] = []
     sections: list[Section] = []
@@ -85,7 +87,7 @@ def check(draft: Draft, facts: Facts) -> Draft:
         heading = section.heading.strip()
         if not heading or "\n" in heading or len(heading) > 120:
             raise Ungrounded("a heading is empty, several lines or too long")
-        _check_text(heading, facts, names)
+        _check_text(heading, facts, names, numbered)
         prose.append(heading)
         paragraphs: list[Paragraph] = []
         for paragraph in section.paragraphs:
@@ -97,7 +99,7 @@ def check(draft: Draft, facts: Facts) -> Draft:
                         seen_names.add(resolved.by)
                     segments.append(resolved)
                 else:
-                    _check_text(segment, facts, names)
+                    _check_text(segment, facts, names, numbered)
                     prose.append(segment)
                     segments.append(segment)
             paragraphs.append(tuple(segments))
@@ -133,10 +135,15 @@ def _resolve(quote: Quote, facts: Facts, by_author: Mapping[str, list[Voice]]) -
     raise Ungrounded("a quote that nobody said")
 
 
-def _check_text(text: str, facts: Facts, names: set[str]) -> None:
+def _check_text(text: str, facts: Facts, names: set[str], numbered: list[str]) -> None:
     if _QUOTE_MARKS.search(text):
         raise Ungrounded("quotation marks outside a quote")
-    for match in _DIGITS.finditer(text):
+    counted = text
+    if numbered and _DIGITS.search(text):
+        for name in numbered:  # longest first, so "Member 19" does not leave the 1 of "Member 191"
+            if name in counted:
+                counted = counted.replace(name, " ")
+    for match in _DIGITS.finditer(counted):
         raw = match.group().rstrip(",")
         value = raw.replace(",", "")
         if "." in value or int(value) not in facts.numbers | _ALWAYS:
