@@ -245,3 +245,24 @@ async def test_an_anonymous_draft_may_name_nobody(store: SqliteStore) -> None:
         check(_with(narrative.draft, "Person 4 agreed."), narrative.facts)
     unnamed = _with(narrative.draft, "Said: ", Quote(text="Pairing with seniors on real incidents", by=None), ".")
     assert check(unnamed, narrative.facts).quotes()[-1].reply_id is not None
+
+
+async def test_with_several_channels_a_quote_names_its_channel(store: SqliteStore) -> None:
+    from sessions.model import ChannelRef
+    from sessions.recap.article import md_escape
+    from sessions.recap.narrative.render import story_markdown
+
+    day = await sample_day(store)
+    two = replace(
+        await day.fresh(),
+        channels=(ChannelRef(platform="slack", channel_id="C1"), ChannelRef(platform="discord", channel_id="42")),
+    )
+    narrative = await gather_narrative(store, await gather_story(store, two))
+    md = story_markdown(narrative.draft, narrative.facts.voices, md_escape)
+    assert "from two channels on Slack and Discord" in md
+    assert "(Person 1, \\#C1 on Slack)" in md  # "#" escaped, as everywhere in the Markdown
+    anonymous = replace(two, anonymous=True)
+    narrative = await gather_narrative(store, await gather_story(store, anonymous))
+    md = story_markdown(narrative.draft, narrative.facts.voices, md_escape)
+    assert "(channel 1)" in md
+    assert "Person" not in md

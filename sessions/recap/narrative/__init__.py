@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sessions.recap.narrative.draft import Draft, Section
 from sessions.recap.narrative.grounding import Facts, Ungrounded, Voice, check
@@ -96,7 +96,7 @@ def tell(story: Story, channels: dict[int, str] | None = None) -> Narrative:
         # Cannot happen by construction (the tests hold it); if it ever does, publish the counts only.
         _log.error("story: the offline draft failed its own grounding check (%s); publishing the counts only", exc)
         draft = Draft(sections=(Section(heading=draft.sections[0].heading, paragraphs=draft.sections[0].paragraphs),))
-        facts = Facts(voices=facts.voices, numbers=facts.numbers, anonymous=True, voices_due=frozenset(), max_words=0)
+        facts = replace(facts, voices_due=frozenset())
     by_id = {v.id: v for v in voices}
     themes = tuple(
         StoryTheme(
@@ -117,7 +117,7 @@ async def gather_narrative(store: Store, story: Story, *, model: ProseModel | No
     passes the grounding check."""
     channels = await _channel_labels(store, story) if len(story.session.channels) > 1 else None
     narrative = await asyncio.to_thread(tell, story, channels)
-    if model is None or not narrative.themes:
+    if model is None or not narrative.themes or (not narrative.facts.voices_due and not narrative.facts.anonymous):
         return narrative
     better = await rewrite(narrative.draft, narrative.facts, model)
     if better is None:

@@ -51,6 +51,8 @@ _DOING = re.compile(
     re.IGNORECASE,
 )
 _FORWARD_PROMPT = re.compile(r"\b(change|try|habit|next|would|will|tomorrow|idea|could|wish|propose)\b", re.IGNORECASE)
+# A question the reply asks (not one it reports: "she asked 'why?' and…").
+_ASKS = re.compile(r"\?+(?:\s|$)")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 
 
@@ -107,10 +109,11 @@ def write(day: DayInput, themes: Sequence[ThemeInput], voices: Sequence[Voice]) 
         return Quote(text=_span(voice.text, focus), by=None if day.anonymous else voice.author, reply_id=voice.id)
 
     sections = [_opening(day, themes, number)]
+    # The closing chooses first: its proposals are kept for it, not spent on the themes' points.
+    closing = _closing(day, voices, themes, number, quote, quoted)
     for index, theme in enumerate(themes):
         members = [by_id[rid] for rid in theme.reply_ids if rid in by_id]
         sections.append(_theme_section(index, theme, members, day, number, quote, quoted))
-    closing = _closing(day, voices, themes, number, quote, quoted)
     # Every voice, named or quoted: the people not yet named, in the theme they spoke to most.
     if not day.anonymous:
         theme_of: dict[str, int] = {}
@@ -230,9 +233,9 @@ def _theme_section(
         far = _distinct([m for m in reversed(members) if m.id not in quoted and len(m.text.split()) >= 6], 1)
         if far:
             paragraphs.append(("From a different angle: ", quote(far[0]), "."))
-    asked = _distinct([m for m in members if m.id not in quoted and "?" in m.text], 1)
+    asked = _distinct([m for m in members if m.id not in quoted and _ASKS.search(m.text)], 1)
     if asked:
-        paragraphs.append(("It left a question open: ", quote(asked[0], lambda s: "?" in s)))
+        paragraphs.append(("It left a question open: ", quote(asked[0], _ASKS.search)))
     return Section(heading=theme.label, paragraphs=tuple(paragraphs))
 
 
@@ -286,13 +289,13 @@ def _closing(
             segments.append(quote(v))
         segments.append(".")
         paragraphs.append(tuple(segments))
-    questions = _distinct([v for v in ranked if v.id not in quoted and "?" in v.text], OPEN_QUESTIONS)
+    questions = _distinct([v for v in ranked if v.id not in quoted and _ASKS.search(v.text)], OPEN_QUESTIONS)
     if questions:
         segments = ["Questions still open at the day's end: "]
         for i, v in enumerate(questions):
             if i:
                 segments.append(" ")
-            segments.append(quote(v, lambda s: "?" in s))
+            segments.append(quote(v, _ASKS.search))
         paragraphs.append(tuple(segments))
     if day.participants:
         people = "the one person" if day.participants == 1 else f"all {number(day.participants)} people"
