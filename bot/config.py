@@ -10,7 +10,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
+from bot.prose_model import StorySettings
 from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
@@ -33,6 +34,7 @@ class Config:
     console: bool
     slack: SlackSettings
     discord: DiscordSettings
+    story: StorySettings = field(default_factory=StorySettings)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -42,6 +44,7 @@ class Config:
             self.slack.signing_secret,
             self.slack.app_token,
             self.discord.token,
+            self.story.api_key,
         )
         return tuple(v for v in values if v)
 
@@ -119,6 +122,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         console=bool(root.sub("console").get("enabled", bool, False)),
         slack=_slack(root.sub("slack"), env if secrets else None),
         discord=_discord(root.sub("discord"), env if secrets else None),
+        story=_story(root.sub("story"), env),
     )
 
 
@@ -274,3 +278,21 @@ def _discord(discord: _Reader, env: Mapping[str, str] | None) -> DiscordSettings
         gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
         token=_secret(env, "DISCORD_TOKEN", discord) if enabled and env is not None else "",
     )
+
+
+_STORY_KEYS = ("llm_base_url", "llm_model")
+
+
+def _story(story: _Reader, env: Mapping[str, str]) -> StorySettings:
+    for key in story.table:
+        if key not in _STORY_KEYS:
+            raise story.fail(key, f"is not a [story] key (the keys are {' and '.join(_STORY_KEYS)})")
+    base = story.get("llm_base_url", str, "").strip()
+    if base and not base.startswith(("http://", "https://")):
+        raise story.fail("llm_base_url", f"{base!r} must be an http(s) URL, e.g. http://127.0.0.1:8080/v1")
+    model = story.get("llm_model", str, "").strip()
+    if base and not model:
+        raise story.fail("llm_model", "is empty; name the model when llm_base_url is set")
+    # The key is optional (a local server needs none); it is read only when a model is configured.
+    key = env.get("POPUP_LLM_API_KEY", "").strip() if base else ""
+    return StorySettings(llm_base_url=base.rstrip("/"), llm_model=model, api_key=key)

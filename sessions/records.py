@@ -179,6 +179,8 @@ class RankedRow(NamedTuple):
     edited: int  # 0 or 1
     author_name: str
     text: str
+    platform: str  # where the voice came from, for attributions across channels
+    channel_id: str
 
 
 class PeopleWhoWrote(NamedTuple):

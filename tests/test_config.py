@@ -88,6 +88,18 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         {"session": {"organisers": ["discord:role:Organiser"]}},
         r"session\.organisers\[0\]: 'discord:role:Organiser' is not a platform-qualified id",
     ),
+    (
+        "story url not http",
+        {"story": {"llm_base_url": "ftp://127.0.0.1/v1", "llm_model": "m"}},
+        r"story\.llm_base_url: 'ftp://127\.0\.0\.1/v1' must be an http\(s\) URL",
+    ),
+    (
+        "story url without model",
+        {"story": {"llm_base_url": "http://127.0.0.1:8080/v1"}},
+        r"story\.llm_model: is empty",
+    ),
+    ("story model not text", {"story": {"llm_model": 3}}, r"story\.llm_model: expected a string, got 3"),
+    ("story unknown key", {"story": {"llm_key": "x"}}, r"story\.llm_key: is not a \[story\] key"),
 ]
 
 
@@ -165,3 +177,29 @@ def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> No
     config = load_config(path, env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
+
+
+def test_the_story_writer_model_is_optional_and_its_key_secret(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path), env={}).story.llm_base_url == ""
+    story = {"llm_base_url": "http://127.0.0.1:8080/v1/", "llm_model": "tiny"}
+    config = load_config(write(tmp_path, story=story), env={"POPUP_LLM_API_KEY": "sk-very-secret"})
+    assert (config.story.llm_base_url, config.story.llm_model) == ("http://127.0.0.1:8080/v1", "tiny")
+    assert config.story.api_key == "sk-very-secret"
+    assert "sk-very-secret" not in repr(config)
+    assert "sk-very-secret" in config.secrets  # so the log redactor hides it
+
+
+@pytest.mark.parametrize("bad", ["story url not http", "story url without model"])
+def test_a_bad_story_key_exits_2_naming_it(tmp_path: Path, bad: str) -> None:
+    overrides, message = next((o, m) for n, o, m in BAD if n == bad)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(write(tmp_path, **overrides))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    import re
+
+    assert re.search(message, result.stderr.strip().splitlines()[-1])

@@ -17,6 +17,7 @@ from sessions.compose import local_day
 from sessions.model import Attachment, Message, Quote, Section
 from sessions.recap.article import article_view, render_html, render_markdown
 from sessions.recap.chart import chart_of_counts, render_chart
+from sessions.recap.narrative import Narrative, ProseModel, gather_narrative
 from sessions.recap.story import Counts, PromptStory, Story, gather_story
 from sessions.records import SessionRecord
 from sessions.store import Store
@@ -64,11 +65,13 @@ def attachment_names(session: SessionRecord) -> tuple[str, str, str]:
     return f"{stem}-article.md", f"{stem}-article.html", f"{stem}-chart.png"
 
 
-def render_artifacts(story: Story, *, chart_ref: str | None, chart_png: bytes | None = None) -> Artifacts:
+def render_artifacts(
+    story: Story, *, chart_ref: str | None, chart_png: bytes | None = None, narrative: Narrative | None = None
+) -> Artifacts:
     """Chart (unless already drawn), Markdown and HTML of a story (CPU work: callers run it in a
-    thread)."""
+    thread). With ``narrative`` the article opens with the day's story."""
     chart = render_chart(story) if chart_png is None else chart_png
-    view = article_view(story)
+    view = article_view(story, narrative)
     return Artifacts(
         markdown=render_markdown(story, chart_ref=chart_ref, view=view),
         html=render_html(story, chart_png=chart, view=view),
@@ -76,7 +79,7 @@ def render_artifacts(story: Story, *, chart_ref: str | None, chart_png: bytes | 
     )
 
 
-def recap_message(story: Story) -> Message:
+def recap_message(story: Story, narrative: Narrative | None = None) -> Message:
     session = story.session
     sections: list[Section] = []
     reached = [p for p in story.prompts if p.reached]
@@ -84,7 +87,10 @@ def recap_message(story: Story) -> Message:
     quotes_each = 3 if len(reached) <= 3 else 2 if len(reached) <= 6 else 1
     for p in reached:
         sections.append(_prompt_section(story, p, quotes_each))
-    if story.themes:
+    if narrative is not None and narrative.themes:
+        labels = [t.label for t in narrative.themes[:_DAY_THEMES_IN_MESSAGE]]
+        sections.append(Section(heading="Themes of the day", lines=(" · ".join(labels),)))
+    elif story.themes:
         phrases = [t.phrase for t in story.themes[:_DAY_THEMES_IN_MESSAGE]]
         sections.append(Section(heading="Themes of the day", lines=(" · ".join(phrases),)))
     missed = [p for p in story.prompts if p.missed]
@@ -152,7 +158,9 @@ def _discard(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-async def build_recap(store: Store, session: SessionRecord) -> Recap:
+async def build_recap(store: Store, session: SessionRecord, *, model: ProseModel | None = None) -> Recap:
+    """The recap of ``session``; with ``model`` (a writer model) the story's prose may be rewritten
+    by it, under the grounding check (:mod:`sessions.recap.narrative`)."""
     charts: list[asyncio.Future[bytes]] = []
 
     def draw(counts: Counts) -> None:
@@ -168,17 +176,20 @@ async def build_recap(store: Store, session: SessionRecord) -> Recap:
             if not chart.done():
                 # A thread cannot be stopped: let it finish, and its result (or error) go.
                 chart.add_done_callback(_discard)
+    narrative = await gather_narrative(store, story, model=model)
     md_name, html_name, chart_name = attachment_names(session)
-    artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref=chart_name, chart_png=chart_png)
+    artifacts = await asyncio.to_thread(
+        render_artifacts, story, chart_ref=chart_name, chart_png=chart_png, narrative=narrative
+    )
     _log.info(
         "recap of session %d: %d replies, %d people, %d themes",
         session.id,
         story.replies,
         story.participants,
-        len(story.themes),
+        len(narrative.themes),
     )
     return Recap(
-        message=recap_message(story),
+        message=recap_message(story, narrative),
         attachments=(
             Attachment(filename=md_name, content_type="text/markdown; charset=utf-8", data=artifacts.markdown.encode()),
             Attachment(filename=html_name, content_type="text/html; charset=utf-8", data=artifacts.html.encode()),
