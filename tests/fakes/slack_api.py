@@ -65,6 +65,7 @@ class FakeSlack:
     drop_posts: set[int] = field(default_factory=set)
     socket_url: str | None = None  # what apps.connections.open hands out (default: our /socket)
     outage: bool = False  # while set, every Web API call answers 503 (Slack down)
+    channel_names: dict[str, str] = field(default_factory=dict)  # conversations.info: channel id → name
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
@@ -281,6 +282,12 @@ class FakeSlack:
         thread.sort(key=lambda m: float(m["ts"]))
         return web.json_response({"ok": True, "messages": thread, "has_more": False,
                                   "response_metadata": {"next_cursor": ""}})
+
+    async def _m_conversations_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        channel = str(args.get("channel", ""))
+        if channel not in self.channel_names:
+            return _ok_false("channel_not_found")
+        return web.json_response({"ok": True, "channel": {"id": channel, "name": self.channel_names[channel]}})
 
     def add_member_message(self, channel: str, message: dict[str, Any]) -> None:
         """Put a member's message in the channel's history (as if posted while the bot was away)."""
