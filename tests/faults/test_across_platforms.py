@@ -188,9 +188,8 @@ async def test_one_popup_on_slack_and_discord_through_a_restart_and_an_outage(tm
             discord.outage = True
             await slack_command("next")
             await eventually(lambda: ("prompt:2", 0) in _slack_keys(slack), "prompt 2 on Slack", popup)
-            await eventually(
-                lambda: any(k[0].startswith("notice:outage:discord") for k in _slack_keys(slack)), "outage notice", popup
-            )
+            told = lambda: any(k[0].startswith("notice:outage:discord") for k in _slack_keys(slack))  # noqa: E731
+            await eventually(told, "outage notice", popup)
             assert len(discord.threads) == 1
             discord.outage = False
             await eventually(lambda: len(discord.threads) == 2, "prompt 2 on Discord after the outage", popup)
