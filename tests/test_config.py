@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,40 @@ def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> No
     config = load_config(write(tmp_path, text), env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
+
+
+def test_pulse_at_and_circles_are_read() -> None:
+    config = load_config(Path(__file__).parent.parent / "config.example.toml", env={})
+    assert str(config.plans[0].pulse_at) == "13:00"
+    text = GOOD.replace('recap_at = "17:00"', 'recap_at = "17:00"\npulse_at = "+3h"') + (
+        '[[circles]]\nname = "amsterdam"\nchannels = ["slack:C0123ABC", "discord:987654321", "console:here"]\n'
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load_config(write(Path(folder), text), env={})
+    assert str(loaded.plans[0].pulse_at) == "+3h"
+    (circle,) = loaded.engine.circles
+    assert circle.name == "amsterdam"
+    assert [f"{c.platform}:{c.channel_id}" for c in circle.channels] == [
+        "slack:C0123ABC",
+        "discord:987654321",
+        "console:here",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ('[[circles]]\nname = "a"\nchannels = ["#learning"]\n', "circles[0].channels[0]"),
+        ('[[circles]]\nname = "a"\nchannels = []\n', "circles[0].channels"),
+        ('[[circles]]\nname = "two words"\nchannels = ["slack:C1234"]\n', "circles[0].name"),
+    ],
+)
+def test_bad_circles_name_the_key(tmp_path: Path, extra: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(write(tmp_path, GOOD + extra), env={})
+
+
+def test_a_pulse_after_the_recap_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace('recap_at = "17:00"', 'recap_at = "17:00"\npulse_at = "18:00"')
+    with pytest.raises(ConfigError, match="pulse_at"):
+        load_config(write(tmp_path, text), env={})
