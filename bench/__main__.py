@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story")
+ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story", "many_channels")
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -74,6 +74,11 @@ def _story(r: dict[str, Any]) -> str:
     return f"story cold {', '.join(parts)}, {rss:.0f} MB"
 
 
+def _many(r: dict[str, Any]) -> str:
+    twice = f", {r['duplicates']} twice" if r["duplicates"] else ""
+    return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -82,6 +87,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
     "story": ("story", _story),
+    "many_channels": ("channels", _many),
 }
 
 

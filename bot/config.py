@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
 from bot.prose_model import StorySettings
+from sessions.channels import CHANNEL_REF_FORMS, Circle, parse_channel_ref
 from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
@@ -113,7 +114,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise storage.fail("path", f"{str(storage_path)!r}: folder {str(storage_path.parent)!r} does not exist")
 
     plans = _plans(root)
-    engine = _engine(root.sub("session"), plans)
+    engine = dataclasses.replace(_engine(root.sub("session"), plans), circles=_circles(root))
     return Config(
         source=source,
         storage_path=storage_path,
@@ -191,6 +192,7 @@ def _plans(root: _Reader) -> tuple[Plan, ...]:
             recap_at=_time(plan, "recap_at"),
             prompts=tuple(prompts),
             anonymous=plan.get("anonymous", bool, False),
+            pulse_at=_time(plan, "pulse_at") if "pulse_at" in plan.table else None,
         )
         try:
             validate_plan(built)
@@ -198,6 +200,32 @@ def _plans(root: _Reader) -> tuple[Plan, ...]:
             raise ConfigError(f"{root.source}: {exc}") from None
         plans.append(built)
     return tuple(plans)
+
+
+def _circles(root: _Reader) -> tuple[Circle, ...]:
+    circles: list[Circle] = []
+    for index, table in enumerate(root.get("circles", list, [])):
+        where = f"circles[{index}]"
+        if not isinstance(table, dict):
+            raise root.fail(where, "expected a [[circles]] table")
+        circle = _Reader(root.source, table, where)
+        name = circle.get("name", str, required=True).strip()
+        if not name or any(ch.isspace() for ch in name):
+            raise circle.fail("name", f"{name!r} must be one word (it is typed as circle:NAME)")
+        if name in {c.name for c in circles}:
+            raise circle.fail("name", f"{name!r} is used by two circles")
+        refs = circle.get("channels", list, required=True)
+        channels = []
+        for c_index, ref in enumerate(refs):
+            channel = parse_channel_ref(ref) if isinstance(ref, str) else None
+            if channel is None:
+                raise circle.fail(f"channels[{c_index}]", f"{ref!r} is not a channel ref; use {CHANNEL_REF_FORMS}")
+            if channel not in channels:
+                channels.append(channel)
+        if not channels:
+            raise circle.fail("channels", "is empty; list the channels the circle meets in")
+        circles.append(Circle(name=name, channels=tuple(channels)))
+    return tuple(circles)
 
 
 def _time(table: _Reader, key: str) -> Any:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from bot.config import load_config
 from sessions.errors import ConfigError
 from sessions.rights import Organiser, OrganiserKind
-from tests.config_files import plan, write_config
+from tests.config_files import DAY, plan, write_config
 from tests.process import PopupProcess, popup_command
 
 GOOD: dict[str, Any] = {"session": {"timezone": "Europe/Amsterdam"}, "console": {"enabled": True}}
@@ -200,6 +201,38 @@ def test_a_bad_story_key_exits_2_naming_it(tmp_path: Path, bad: str) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2
-    import re
-
     assert re.search(message, result.stderr.strip().splitlines()[-1])
+
+
+def test_pulse_at_and_circles_are_read() -> None:
+    config = load_config(Path(__file__).parent.parent / "config.example.toml", env={})
+    assert str(config.plans[0].pulse_at) == "13:00"
+    amsterdam = {"name": "amsterdam", "channels": ["slack:C0123ABC", "discord:987654321", "console:here"]}
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load_config(write(Path(folder), plans=[{**DAY, "pulse_at": "+3h"}], circles=[amsterdam]), env={})
+    assert str(loaded.plans[0].pulse_at) == "+3h"
+    (circle,) = loaded.engine.circles
+    assert circle.name == "amsterdam"
+    assert [f"{c.platform}:{c.channel_id}" for c in circle.channels] == [
+        "slack:C0123ABC",
+        "discord:987654321",
+        "console:here",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"name": "a", "channels": ["#learning"]}, "circles[0].channels[0]"),
+        ({"name": "a", "channels": []}, "circles[0].channels"),
+        ({"name": "two words", "channels": ["slack:C1234"]}, "circles[0].name"),
+    ],
+)
+def test_bad_circles_name_the_key(tmp_path: Path, extra: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(write(tmp_path, circles=[extra]), env={})
+
+
+def test_a_pulse_after_the_recap_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pulse_at"):
+        load_config(write(tmp_path, plans=[{**DAY, "pulse_at": "18:00"}]), env={})

@@ -125,6 +125,9 @@ class SlackAdapter:
     async def find_post(self, channel: ChannelRef, key: str) -> Posted | None:
         return await self._poster.find_post(channel, key)
 
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        return await self._poster.channel_name(channel)
+
     async def backfill(self, threads: Sequence[ThreadRef]) -> None:
         """Hand the engine every reply in ``threads``: those posted while we were away are then
         stored too (the engine calls this when it resumes a session; the store dedupes)."""

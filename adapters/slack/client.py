@@ -328,6 +328,17 @@ class SlackPoster:
                 _log.error("slack: uploading %r to %s failed (%s)", attachment.filename, channel_id, _reason(error))
         return _posted(channel, first_ts, thread=thread)
 
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """``#name`` as ``conversations.info`` tells it; None if Slack could not be asked."""
+        try:
+            response = await self._reader.conversations_info(channel=channel.channel_id)
+        except _TRANSPORT_ERRORS as error:
+            _log.info("slack: no name for channel %s (%s)", channel.channel_id, _reason(error))
+            return None
+        info = response.get("channel")
+        name = info.get("name") if isinstance(info, dict) else None
+        return f"#{name}" if isinstance(name, str) and name else None
+
     async def find_post(self, channel: ChannelRef, key: str) -> Posted | None:
         """Our post tagged with ``key`` in the channel's recent history, if it is complete.
 

@@ -194,6 +194,11 @@ def _render_replies(
             note = f" · {_plural(reply.reactions, 'reaction')}"
         if reply.edited:
             note += " · edited"
+        where_from = story.where_from(reply)
+        if where_from:
+            note += f" · {where_from}"
+        if story.is_late(reply):
+            note += " · late: after the recap"
         html_author = md_author = ""
         if not anonymous and reply.author_name:
             parts = names.get(reply.author_name)

@@ -5,13 +5,15 @@ replies holds one batch in memory, not the session. :func:`write_artifacts` gath
 and reads the replies once, writing the JSON and the CSV side by side.
 
 JSON (``schema_version`` 2): ``session``, ``prompts``, ``participation``, ``highlights``,
-``themes``, ``keywords``, ``theme_sample``, ``article`` and ``replies`` — one object per standing reply (deleted and forgotten
-replies are not in the store's stream), each with ``id``, ``prompt`` (its position in the
+``themes``, ``keywords``, ``theme_sample``, ``article`` and ``replies`` — one object per standing
+reply (deleted and forgotten replies are not in the store's stream), each with ``id``, ``prompt`` (its position in the
 timetable), ``prompt_id``, ``author``, ``text``, ``created_at``, ``platform``, ``channel``,
-``channel_id`` and ``message_id``. Highlights and themes refer to replies by ``id``: ``themes`` lists
-the ideas of the day found by meaning, each a ``label`` and its ``reply_ids`` (with its ``prompts``
-and number of ``people``); ``keywords.day`` and ``keywords.prompts`` hold the shared keyphrases
-(version 1 had those in ``themes``).
+``channel_id``, ``message_id`` and ``late`` (written after the recap was posted: kept, not in the
+posted recap). Highlights and themes refer to replies by ``id``: ``themes`` lists the ideas of the
+day found by meaning, each a ``label`` and its ``reply_ids`` (with its ``prompts`` and number of
+``people``); ``keywords.day`` and ``keywords.prompts`` hold the shared keyphrases (version 1 had
+those in ``themes``). The session's ``channels`` name each channel it ran in (``name``, as its
+adapter told it, or null) and the ``linked`` members.
 
 Anonymous sessions: nothing in an export leads back to a person. ``author`` is null, and no user
 id or starter appears. A platform's channel id and message id together name a message, and so its
@@ -45,10 +47,11 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from sessions.files import private_bytes, private_folder, private_text
+from sessions.model import ChannelRef
 from sessions.recap.article import render_html, render_markdown
 from sessions.recap.chart import render_chart
 from sessions.recap.narrative import Narrative, ProseModel, gather_narrative
-from sessions.recap.story import ARTICLE_LIMIT, Story, gather_story
+from sessions.recap.story import ARTICLE_LIMIT, ChannelStory, Story, gather_story
 from sessions.recap.summary import Artifacts, render_artifacts
 from sessions.records import ReplyRecord, SessionRecord
 from sessions.store import Store
@@ -74,6 +77,7 @@ CSV_COLUMNS = (
     "channel_id",
     "message_id",
     "text",
+    "late",
 )
 # A cell a spreadsheet may run: one that starts with a tab or a line break (OWASP), or whose first
 # character past any whitespace (spreadsheets trim it) is a formula sign, ASCII or full-width (an
@@ -206,6 +210,7 @@ class _CsvRows:
         self._anonymous = session.anonymous
         self._channels = _Channels(session)
         self._positions = positions
+        self._closed = session.closed_at
         self._writer.writerow(CSV_COLUMNS)
 
     def write(self, reply: ReplyRecord) -> None:
@@ -227,6 +232,7 @@ class _CsvRows:
                 "" if anonymous else neutralise(reply.channel_id),
                 "" if anonymous else neutralise(reply.message_id),
                 neutralise(reply.text),
+                "late" if self._closed is not None and reply.created_at > self._closed else "",
             )
         )
 
@@ -242,6 +248,7 @@ class _JsonReplies:
         self._story = story
         self._anonymous = story.anonymous
         self._channels = _Channels(story.session)
+        self._closed = story.session.closed_at
         self._positions = {p.prompt.id: p.prompt.position for p in story.prompts}
         self._first = True
         sink.write(f'{{"schema_version": {SCHEMA_VERSION}')
@@ -270,6 +277,7 @@ class _JsonReplies:
             channel=self._channels(reply.platform, reply.channel_id),
             channel_id=None if anonymous else reply.channel_id,
             message_id=None if anonymous else reply.message_id,
+            late=self._closed is not None and reply.created_at > self._closed,
         )
         self._sink.write(("\n" if self._first else ",\n") + json.dumps(item, ensure_ascii=True))
         self._first = False
@@ -278,9 +286,34 @@ class _JsonReplies:
         self._sink.write("\n]}\n")
 
 
+def _channel_head(
+    channel: ChannelRef,
+    channels: _Channels,
+    names: dict[ChannelRef, str | None],
+    figures: dict[ChannelRef, ChannelStory],
+    *,
+    anonymous: bool,
+) -> dict[str, Any]:
+    head: dict[str, Any] = {
+        "platform": channel.platform,
+        "channel": channels(channel.platform, channel.channel_id),
+        "channel_id": None if anonymous else channel.channel_id,
+    }
+    if anonymous:
+        return head  # a channel's name is as good as its id
+    if names.get(channel):
+        head["name"] = names[channel]
+    counted = figures.get(channel)
+    if counted is not None:
+        head.update(replies=counted.replies, people=counted.people, reactions=counted.reactions)
+    return head
+
+
 def _head(story: Story, narrative: Narrative, channels: _Channels) -> dict[str, Any]:
     session = story.session
     anonymous = session.anonymous
+    names: dict[ChannelRef, str | None] = {c.channel: c.name for c in story.channels}
+    figures = {c.channel: c for c in story.channels} if story.across_channels else {}
     session_part: dict[str, Any] = {
         "id": session.id,
         "plan": session.plan_name,
@@ -292,15 +325,13 @@ def _head(story: Story, narrative: Narrative, channels: _Channels) -> dict[str, 
         "started_at": _iso(session.started_at),
         "recap_at": _iso(session.recap_at),
         "closed_at": _iso(session.closed_at),
-        "channels": [
-            {
-                "platform": c.platform,
-                "channel": channels(c.platform, c.channel_id),
-                "channel_id": None if anonymous else c.channel_id,
-            }
-            for c in session.channels
-        ],
+        "channels": [_channel_head(c, channels, names, figures, anonymous=anonymous) for c in session.channels],
     }
+    if not anonymous and story.linked:
+        session_part["linked"] = [
+            {"identities": [{"platform": p, "user_id": u, "replies": n} for p, u, n in voices.identities]}
+            for voices in story.linked
+        ]
     if not anonymous:
         session_part["started_by"] = session.started_by
     timeline = story.timeline

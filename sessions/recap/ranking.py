@@ -71,7 +71,7 @@ class RankedReply:
     author_name: str
     text: str
     platform: str
-    channel_id: str
+    channel_id: str  # the reply's own channel (on Discord, its thread)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

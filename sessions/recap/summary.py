@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from sessions.model import Attachment, Message, Quote, Section
 from sessions.recap.article import article_view, render_html, render_markdown
 from sessions.recap.chart import chart_of_counts, render_chart
 from sessions.recap.narrative import Narrative, ProseModel, gather_narrative
+from sessions.recap.ranking import RankedReply
 from sessions.recap.story import Counts, PromptStory, Story, gather_story
 from sessions.records import SessionRecord
 from sessions.store import Store
@@ -93,6 +95,8 @@ def recap_message(story: Story, narrative: Narrative | None = None) -> Message:
     elif story.themes:
         phrases = [t.phrase for t in story.themes[:_DAY_THEMES_IN_MESSAGE]]
         sections.append(Section(heading="Themes of the day", lines=(" · ".join(phrases),)))
+    if story.across_channels:
+        sections.append(_channels_section(story))
     missed = [p for p in story.prompts if p.missed]
     if missed:
         sections.append(
@@ -129,6 +133,13 @@ def recap_message(story: Story, narrative: Narrative | None = None) -> Message:
     replies = _plural(story.replies, "reply", "replies")
     body = f"{day}: {people} took part, with {replies}"
     body += f" and {_plural(story.reactions, 'reaction', 'reactions')}." if story.reactions else "."
+    if story.across_channels:
+        body += f" The day ran in {_plural(len(story.channels), 'channel', 'channels')} on {_and(story.platforms)}."
+    if story.linked:
+        body += (
+            f" {_plural(len(story.linked), 'member', 'members')} linked their accounts across platforms "
+            "and count once."
+        )
     if session.anonymous:
         body += " This session was anonymous, so no names appear."
     return Message(title=f"Recap: {session.title}", body=body, sections=tuple(sections))
@@ -142,7 +153,7 @@ def _prompt_section(story: Story, p: PromptStory, quotes_each: int) -> Section:
         Quote(
             text=shorten(reply.text, _QUOTE_CHARS),
             author=None if story.anonymous else reply.author_name,
-            note=_plural(reply.reactions, "reaction", "reactions") if reply.reactions else "",
+            note=_note(story, reply),
         )
         for reply in p.highlights[:quotes_each]
     )
@@ -151,6 +162,35 @@ def _prompt_section(story: Story, p: PromptStory, quotes_each: int) -> Section:
         lines=(line,),
         quotes=quotes,
     )
+
+
+def _note(story: Story, reply: RankedReply) -> str:
+    """What a quote says beside its words: its reactions, and where it was written."""
+    parts = [_plural(reply.reactions, "reaction", "reactions")] if reply.reactions else []
+    where_from = story.where_from(reply)
+    if where_from:
+        parts.append(f"in {where_from}")
+    return " · ".join(parts)
+
+
+def _channels_section(story: Story) -> Section:
+    """A line per channel: the per-channel table of a day that ran in several."""
+    lines = []
+    for channel in story.channels:
+        line = (
+            f"{channel.where}: {_plural(channel.replies, 'reply', 'replies')} "
+            f"from {_plural(channel.people, 'person', 'people')}"
+        )
+        if channel.reactions:
+            line += f", {_plural(channel.reactions, 'reaction', 'reactions')}"
+        if channel.left:
+            line += " (left early)"
+        lines.append(line)
+    return Section(heading="Channels", lines=tuple(lines))
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _discard(future: asyncio.Future[Any]) -> None:

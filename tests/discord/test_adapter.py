@@ -60,7 +60,15 @@ async def test_popup_group_is_synced_to_the_guild_with_every_subcommand(
     (popup,) = fake.commands[str(fake.guild_id)]
     assert popup["name"] == "popup"
     subcommands = {o["name"]: o for o in popup["options"]}
-    assert list(subcommands) == ["start", "stop", "cancel", "status", "next", "plans", "forget", "help"]
+    assert list(subcommands) == [
+        "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "help"
+    ]
+    (join_code,) = subcommands["join"]["options"]
+    assert join_code["name"] == "code"
+    assert join_code["required"] is True
+    (link_code,) = subcommands["link"]["options"]
+    assert link_code["name"] == "code"
+    assert not link_code.get("required")
     start_options = {o["name"]: o for o in subcommands["start"]["options"]}
     assert start_options["plan"]["autocomplete"] is True
     assert start_options["plan"]["type"] == 3

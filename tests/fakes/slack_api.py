@@ -78,6 +78,7 @@ class FakeSlack:
     enterprise_id: str = ""
     org_wide: bool = False
     bots_info_error: str = ""
+    channel_names: dict[str, str] = field(default_factory=dict)  # conversations.info: channel id → name
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
@@ -305,6 +306,12 @@ class FakeSlack:
         return web.json_response(
             {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": following}}
         )
+
+    async def _m_conversations_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        channel = str(args.get("channel", ""))
+        if channel not in self.channel_names:
+            return _ok_false("channel_not_found")
+        return web.json_response({"ok": True, "channel": {"id": channel, "name": self.channel_names[channel]}})
 
     def add_member_message(self, channel: str, message: dict[str, Any]) -> None:
         """Put a member's message in the channel's history (as if posted while the bot was away)."""

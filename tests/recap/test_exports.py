@@ -44,7 +44,8 @@ async def test_json_contract(store: SqliteStore) -> None:
         r["id"] for r in replies if r["text"].startswith("Pairing with a mentor")
     )
     themes = data["themes"]
-    assert isinstance(themes, list) and themes
+    assert isinstance(themes, list)
+    assert themes
     assert all(set(t["reply_ids"]) <= ids for t in themes)
     assert all(isinstance(t["label"], str) and t["label"] and t["reply_ids"] for t in themes)
     keywords = data["keywords"]
