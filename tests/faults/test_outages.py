@@ -75,6 +75,12 @@ async def _closed_as_planned(engine: Engine) -> None:
     assert [p.state for p in prompts] == [PromptState.POSTED, PromptState.POSTED]
 
 
+async def _taken_up(engine: Engine, position: int) -> bool:
+    """The prompt fell due and is being posted (not pending any more, not posted yet)."""
+    prompts = await engine._store.prompts(1)
+    return any(p.position == position and p.state is PromptState.POSTING for p in prompts)
+
+
 async def _closing(engine: Engine) -> bool:
     """The recap is due: the engine is closing the session (posting what is left, then the recap)."""
     session = await engine._store.get_session(1)
@@ -125,7 +131,10 @@ async def test_slack_down_or_rate_limiting_delays_but_never_loses_or_doubles(tmp
                     command_form("CSTORM", "UORG", "status", response_url=fake.response_url("status"))
                 )
                 assert status == 200  # still acknowledging commands while Slack's API is down
-                await eventually(lambda: "prompt:2" in _slack_refused(fake, down_from), what="the second refused")
+                # The second prompt falls due while Slack is down: it is taken up, and waits in its
+                # channel behind the first (a channel gets its posts in timetable order).
+                await eventually(partial(_taken_up, engine, 2), what="the second prompt taken up while down")
+                assert "prompt:2" not in _slack_refused(fake, down_from)
                 await eventually(partial(_closing, engine), what="the recap time to pass while down")
                 fake.outage = False
             await _closed_as_planned(engine)
@@ -133,6 +142,7 @@ async def test_slack_down_or_rate_limiting_delays_but_never_loses_or_doubles(tmp
         assert {k: n for k, n in keys.items() if n > 1} == {}
         assert keys[("recap", 0)] == 1
         assert {("opening", 0), ("prompt:1", 0), ("prompt:2", 0)} <= set(keys)
+        assert [key for key, part in keys if part == 0] == ["opening", "prompt:1", "prompt:2", "recap"]  # in order
         assert len(fake.calls_to("chat.postMessage")) < 60  # retries are bounded, not a hammering
     finally:
         await fake.stop()
@@ -177,7 +187,10 @@ async def test_discord_down_or_rate_limiting_delays_but_never_loses_or_doubles(t
             await eventually(lambda: bool(start.followups), what="the answer to /popup start")
             if fault == "outage":
                 fake.outage = True  # down through both prompts and the recap time
-                await eventually(lambda: _discord_refused(fake) == {"First?", "Second?"}, what="both prompts refused")
+                await eventually(lambda: _discord_refused(fake) == {"First?"}, what="the first prompt refused")
+                # The second falls due while down and waits behind the first, in timetable order.
+                await eventually(partial(_taken_up, engine, 2), what="the second prompt taken up while down")
+                assert _discord_refused(fake) == {"First?"}
                 await eventually(partial(_closing, engine), what="the recap time to pass while down")
                 fake.outage = False
             await _closed_as_planned(engine)
