@@ -59,7 +59,10 @@ async def _ingest(mails: int, folder: Path) -> dict[str, Any]:
         await engine.start()
         await console.command("/popup start day")
         await console.command("/popup invite email:learning")
-        prompt = next(m for m in smtp.handler.parsed() if "1/2:" in str(m["Subject"]))
+        # Prompt 1 is due at once, but its wake-up may post it a moment after the invite.
+        while not (prompts := [m for m in smtp.handler.parsed() if "1/2:" in str(m["Subject"])]):
+            await asyncio.sleep(0.01)
+        prompt = prompts[0]
         raws = [
             shapes.gmail_reply(prompt, name=f"Member {i}", address=f"m{i}@example.net",
                                text=f"Reply {i}: what I learned today is to ask early").as_bytes()

@@ -6,15 +6,21 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.config import Config
 from bot.loop import tune_for_serving
-from sessions.engine import Engine
+from bot.prose_model import prose_model
+from sessions.engine import Engine, RecapBuilder, build_recap
+from sessions.records import SessionRecord
+from sessions.store import Store
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from sessions.recap import Recap
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +43,20 @@ def build_adapters(config: Config, *, console_out: TextIO | None = None, console
 
         adapters.append(EmailAdapter(config.email))
     return adapters
+
+
+def recap_builder(config: Config) -> RecapBuilder:
+    """The engine's recap: with ``[story] llm_base_url`` set, its story may be rewritten by the model."""
+    model = prose_model(config.story)
+    if model is None:
+        return build_recap
+
+    async def build(store: Store, session: SessionRecord) -> Recap:
+        from sessions.recap import build_recap as build_with
+
+        return await build_with(store, session, model=model)
+
+    return build
 
 
 class App:
@@ -62,6 +82,7 @@ class App:
             settings=config.engine,
             wakeups=Wakeups(),
             clock=utc_now,
+            recap=recap_builder(config),
         )
         try:
             for adapter in self.adapters:

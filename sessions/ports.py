@@ -63,3 +63,21 @@ class Backfills(Protocol):
     async def backfill(self, threads: Sequence[ThreadRef]) -> None:
         """Fetch each thread's history and hand every reply to the handler (the store dedupes)."""
         ...
+
+
+@runtime_checkable
+class NamesChannels(Protocol):
+    """An adapter that can tell a channel's display name, for "#learning on Slack" in the recap."""
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """The name people know the channel by ("#learning"); None when the platform cannot tell."""
+        ...
+
+
+@runtime_checkable
+class ConfiguredChannels(Protocol):
+    """An adapter whose channels are a configured set, named in ``/popup invite`` (e-mail's lists)."""
+
+    def channel_names(self) -> Sequence[str]:
+        """The names the channels are invited by, as configured."""
+        ...

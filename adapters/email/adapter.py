@@ -93,10 +93,13 @@ class EmailAdapter:
     # -- which lists there are (for /popup invite email:NAME) -------------------------------------
 
     def channel_names(self) -> tuple[str, ...]:
+        """sessions.ports.ConfiguredChannels: the lists' names, as configured."""
         return tuple(item.name for item in self._settings.lists)
 
-    def has_channel(self, channel: ChannelRef) -> bool:
-        return channel.platform == PLATFORM and channel.channel_id.lower() in self._lists
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """sessions.ports.NamesChannels: a list is known by its address."""
+        mailing_list = self._lists.get(channel.channel_id.lower()) if channel.platform == PLATFORM else None
+        return None if mailing_list is None else mailing_list.address
 
     # -- the engine's port ---------------------------------------------------------------------
 

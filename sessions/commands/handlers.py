@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sessions import compose, rights
-from sessions.attach import Attached
-from sessions.commands import invite
-from sessions.commands.parse import HELP, parse_start, resolve_day
+from sessions.channels import names_of, platform_label, where
+from sessions.commands.invite import invited_list
+from sessions.commands.parse import HELP, new_code, parse_code, parse_start, resolve_day
 from sessions.errors import CommandError, PermissionDenied, PlanError
 from sessions.model import ChannelRef, CommandInvoked, CommandReply
 from sessions.plans import ClockTime, Plan, build_timetable
@@ -26,6 +27,8 @@ from sessions.wakeups import Clock
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[CommandInvoked], Awaitable[CommandReply]]
+
+LINK_CODE_LIFETIME = timedelta(minutes=15)
 
 
 class SessionControl(Protocol):
@@ -41,8 +44,24 @@ class SessionControl(Protocol):
 
     async def post_prompt_now(self, session_id: int, prompt_id: int) -> None: ...
 
-    async def attach_channel(self, session: SessionRecord, channel: ChannelRef) -> Attached:
-        """Add ``channel`` to the running session and post it what it missed."""
+    async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
+        """Post what the session has posted so far in a channel that just joined; False when the
+        channel could not take it yet (it is tried again later)."""
+        ...
+
+    def channel_left(self, session_id: int, channel: ChannelRef) -> None: ...
+
+    def reaches(self, channel: ChannelRef) -> bool:
+        """Whether an adapter for the channel's platform is running."""
+        ...
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """The channel's display name ("#learning"), if its adapter can tell."""
+        ...
+
+    def configured_channels(self, platform: str) -> tuple[str, ...]:
+        """The channels of ``platform`` an organiser names to invite them (e-mail's lists); empty when
+        its adapter has no such set or does not run."""
         ...
 
 
@@ -69,6 +88,9 @@ class CommandHandlers:
             "next": self._next,
             "plans": self._plans_list,
             "forget": self._forget,
+            "join": self._join,
+            "leave": self._leave,
+            "link": self._link,
             "invite": self._invite,
         }
 
@@ -104,6 +126,7 @@ class CommandHandlers:
         self._require("start", command, None)
         args = parse_start(command.args, self._plans)
         plan = self._plans.get(args.plan or self._settings.default_plan)
+        circle, unreachable = self._circle(args.circle, command.channel)
         if plan is None:
             raise CommandError(f"The default plan {self._settings.default_plan!r} is not configured.")
         tz = ZoneInfo(self._settings.timezone)
@@ -123,6 +146,7 @@ class CommandHandlers:
                 f"Prompt time {passed[0]} has already passed on {day.isoformat()}. "
                 f"Say /popup start {plan.name} tomorrow (or a later YYYY-MM-DD)."
             )
+        names = {c: n for c in (command.channel, *circle) if (n := await self._control.channel_name(c))}
         new = NewSession(
             plan_name=plan.name,
             title=plan.title,
@@ -136,6 +160,10 @@ class CommandHandlers:
             prompts=tuple(
                 NewPrompt(text=spec.text, due_at=due) for spec, due in zip(plan.prompts, timetable.prompts, strict=True)
             ),
+            join_code=new_code(),
+            pulse_at=timetable.pulse_at,
+            more_channels=circle,
+            channel_names=names,
         )
         session = await self._store.create_session(new)
         if session is None:
@@ -148,9 +176,34 @@ class CommandHandlers:
         await self._control.open_session(session.id)
         first = compose.local_time(timetable.prompts[0], session.timezone)
         recap = compose.local_time(timetable.recap_at, session.timezone)
-        return CommandReply(
-            text=f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
-            f"recap at {recap}."
+        lines = [
+            f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
+            f"recap at {recap}.",
+            "To run it in more channels, on any platform, type there:",
+            f"/popup join {session.join_code}",
+        ]
+        if circle:
+            left_out = [c for c in circle if c not in session.channels]
+            lines.append(f"Circle {args.circle}: started in {len(session.channels)} channels.")
+            if left_out:
+                busy = ", ".join(where(c, names.get(c)) for c in left_out)
+                lines.append(f"Already busy with another session: {busy}")
+        if unreachable:
+            lines.append("Not started (Popup does not run there): " + ", ".join(where(c) for c in unreachable))
+        return CommandReply(text="\n".join(lines))
+
+    def _circle(self, name: str | None, here: ChannelRef) -> tuple[tuple[ChannelRef, ...], tuple[ChannelRef, ...]]:
+        """The circle's other channels that an adapter reaches, and the ones none does."""
+        if name is None:
+            return (), ()
+        circle = next((c for c in self._settings.circles if c.name == name), None)
+        if circle is None:
+            known = ", ".join(c.name for c in self._settings.circles) or "none configured"
+            raise CommandError(f"There is no circle {name!r} (circles: {known}).")
+        others = tuple(c for c in circle.channels if c != here)
+        return (
+            tuple(c for c in others if self._control.reaches(c)),
+            tuple(c for c in others if not self._control.reaches(c)),
         )
 
     async def _stop(self, command: CommandInvoked) -> CommandReply:
@@ -175,7 +228,18 @@ class CommandHandlers:
             return CommandReply(text="No popup session has run in this channel yet. Start one with /popup start.")
         prompts = await self._store.prompts(session.id)
         stats = await self._store.session_stats(session.id)
-        return CommandReply(text=compose.status(session, prompts, stats))
+        text = compose.status(session, prompts, stats)
+        if len(session.channels) > 1:
+            text += "\n" + "\n".join(await self._channel_lines(session))
+        return CommandReply(text=text)
+
+    async def _channel_lines(self, session: SessionRecord) -> list[str]:
+        """``Channels:`` and a line per channel with its platform and figures."""
+        per_channel = {f.channel: f for f in await self._store.channel_figures(session.id)}
+        names = names_of(await self._store.session_channels(session.id))
+        platforms = sorted({platform_label(c.platform) for c in session.channels})
+        head = f"Channels: {len(session.channels)} on {', '.join(platforms)}"
+        return [head, *(f"• {line}" for line in compose.channel_lines(session.channels, per_channel, names))]
 
     async def _next(self, command: CommandInvoked) -> CommandReply:
         session = await self._active(command)
@@ -197,10 +261,6 @@ class CommandHandlers:
             )
         return CommandReply(text="\n".join(lines) or "No plans are configured.")
 
-    async def _invite(self, command: CommandInvoked) -> CommandReply:
-        return await invite.invite(command, store=self._store, organisers=self._settings.organisers,
-                                   control=self._control)
-
     async def _forget(self, command: CommandInvoked) -> CommandReply:
         session = await self._store.active_session(command.channel) or await self._store.latest_session(command.channel)
         if session is None:
@@ -210,4 +270,114 @@ class CommandHandlers:
         return CommandReply(
             text=f"Removed your {removed} repl{'ies' if removed != 1 else 'y'} from session #{session.id}."
             f"{already} Exports and artifacts made from now on leave them out."
+        )
+
+    # -- sessions across channels ----------------------------------------------------------------
+
+    async def _join(self, command: CommandInvoked) -> CommandReply:
+        code = parse_code(command.args, "Usage: /popup join CODE (the code is in the answer to /popup start).")
+        self._require("join", command, None)
+        session = await self._store.session_by_join_code(code)
+        if session is None:
+            raise CommandError(
+                "That join code belongs to no running session: it is mistyped, or its session has ended."
+            )
+        if command.channel in session.channels:
+            return CommandReply(text=f"This channel is already in session #{session.id} “{session.title}”.")
+        caught_up = await self._attach(
+            session, command.channel, command,
+            busy=lambda held: f"This channel is already in {held}, which is still running. "
+            "Leave it (/popup leave) or let it end first, then join.",
+        )
+        home = names_of(await self._store.session_channels(session.id)).get(session.channel)
+        then = "the opening and the prompts so far are posted here" if caught_up else (
+            "what it has posted so far follows here as soon as this channel can be posted in"
+        )
+        return CommandReply(
+            text=f"This channel joined session #{session.id} “{session.title}” (started in "
+            f"{where(session.channel, home)}): {then}; later prompts and the recap come at their time."
+        )
+
+    async def _invite(self, command: CommandInvoked) -> CommandReply:
+        session = await self._active(command)
+        self._require("invite", command, session)
+        if session.state not in (SessionState.SCHEDULED, SessionState.RUNNING):
+            raise CommandError("That session is ending: there is nothing left to invite a list to.")
+        channel = invited_list(command.args, self._control.configured_channels("email"))
+        name = channel.channel_id
+        if channel in session.channels:
+            return CommandReply(text=f"The list {name} is already in session #{session.id} “{session.title}”.")
+        caught_up = await self._attach(
+            session, channel, command,
+            busy=lambda held: f"The list {name} is already in {held}, which is still running.",
+        )
+        then = "it has the opening and the prompts so far" if caught_up else (
+            "the mail server did not take every mail yet, so the rest of the catching up follows as soon as it does"
+        )
+        return CommandReply(
+            text=f"Invited the list {name} to session #{session.id}: {then}, and gets the rest at their times and "
+            "the recap by mail.",
+            ephemeral=False,
+        )
+
+    async def _attach(
+        self, session: SessionRecord, channel: ChannelRef, command: CommandInvoked, *, busy: Callable[[str], str]
+    ) -> bool:
+        """Attach ``channel`` to ``session`` (brought in by the command's member) and post it what the
+        session has posted so far; True when it has all of it. ``busy`` words the refusal when another
+        running session holds the channel ("session #3 “Title”" goes in)."""
+        name = await self._control.channel_name(channel)
+        joined_by = f"{command.member.platform}:{command.member.user_id}"
+        holder = await self._store.attach_channel(session.id, channel, name=name, joined_by=joined_by)
+        if holder is not None:
+            other = await self._store.get_session(holder)
+            title = f" “{other.title}”" if other else ""
+            raise CommandError(busy(f"session #{holder}{title}"))
+        _log.info("session %d: %s channel %s joined", session.id, channel.platform, channel.channel_id)
+        return await self._control.channel_joined(session.id, channel)
+
+    async def _leave(self, command: CommandInvoked) -> CommandReply:
+        session = await self._active(command)
+        if command.channel == session.channel:
+            raise CommandError(
+                "The session started in this channel, so it cannot leave: /popup stop closes the session "
+                "with its recap, /popup cancel ends it without."
+            )
+        joined = next((c for c in await self._store.session_channels(session.id) if c.channel == command.channel), None)
+        joined_by = joined.joined_by if joined else None
+        if not rights.may_leave(command.member, session, joined_by, self._settings.organisers):
+            raise PermissionDenied(
+                "Only the session's organisers, its starter, whoever brought this channel in, or an admin can "
+                "take this channel out of it."
+            )
+        if not await self._store.detach_channel(session.id, command.channel):
+            raise CommandError("This channel is no longer in that session.")
+        self._control.channel_left(session.id, command.channel)
+        return CommandReply(
+            text=f"This channel left session #{session.id} “{session.title}”. Replies already given here stay in "
+            "it; nothing more of it is posted here."
+        )
+
+    async def _link(self, command: CommandInvoked) -> CommandReply:
+        member = command.member
+        now = self._clock()
+        if not command.args:
+            code = new_code()
+            await self._store.add_link_code(code, member.platform, member.user_id, at=now)
+            minutes = int(LINK_CODE_LIFETIME.total_seconds() // 60)
+            return CommandReply(
+                text=f"To be counted as one person with your account on another platform, type this there "
+                f"within {minutes} minutes (it works once):\n/popup link {code}"
+            )
+        code = parse_code(command.args, "Usage: /popup link (for a code), then /popup link CODE on the other platform.")
+        maker = await self._store.redeem_link_code(
+            code, member.platform, member.user_id, at=now, not_before=now - LINK_CODE_LIFETIME
+        )
+        if maker is None:
+            raise CommandError(
+                "That link code is unknown, used or expired. Say /popup link on the other platform for a new one."
+            )
+        return CommandReply(
+            text=f"Linked: your replies here and as {platform_label(maker[0])} user {maker[1]} now count as one "
+            "person's in recaps made from now on."
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,20 +18,14 @@ from sessions.records import ReplyRecord
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
 from tests.email.servers import Dovecot, Smtp
-from tests.support import offset_plan
+from tests.support import eventually, offset_plan
+
+WITHIN = 20.0  # seconds: a ceiling for Dovecot and the SMTP server on a loaded machine, not a speed
 
 
 def day_plan() -> Plan:
     """Prompt 1 at once, prompt 2 and the recap later: ``next`` and ``stop`` move the day along."""
     return offset_plan("day", prompts=("+0s", "+1h"), recap="+2h")
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 20.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not in time: {what}")
-        await asyncio.sleep(0.02)
 
 
 class FlakyHandler:
@@ -91,19 +84,18 @@ class MailRig:
         return [mail for mail in self.smtp.handler.parsed() if subject_part in str(mail["Subject"])]
 
     async def mail(self, subject_part: str) -> EmailMessage:
-        await eventually(lambda: bool(self.sent(subject_part)), what=f"a mail with {subject_part!r}")
+        await eventually(lambda: bool(self.sent(subject_part)), WITHIN, what=f"a mail with {subject_part!r}")
         return self.sent(subject_part)[0]
 
     async def replies(self, session_id: int = 1) -> list[ReplyRecord]:
         return [reply async for reply in self.store.iter_replies(session_id)]
 
     async def wait_replies(self, count: int, session_id: int = 1) -> list[ReplyRecord]:
-        found: list[ReplyRecord] = []
-        deadline = asyncio.get_running_loop().time() + 20
-        while len(found := await self.replies(session_id)) < count:
-            assert asyncio.get_running_loop().time() < deadline, f"{len(found)} of {count} replies stored"
-            await asyncio.sleep(0.05)
-        return found
+        async def stored() -> bool:
+            return len(await self.replies(session_id)) >= count
+
+        await eventually(stored, WITHIN, what=f"{count} replies stored")
+        return await self.replies(session_id)
 
     async def append(self, *mails: EmailMessage | bytes) -> None:
         await asyncio.to_thread(self.dovecot.append, *mails)
@@ -113,7 +105,8 @@ class MailRig:
 
     async def seen(self, message_id: str) -> None:
         """Wait until the mail ``message_id`` is flagged seen in the folder."""
-        deadline = asyncio.get_running_loop().time() + 20
-        while "\\Seen" not in (await self.flags()).get(message_id, set()):
-            assert asyncio.get_running_loop().time() < deadline, f"{message_id} not seen in time"
-            await asyncio.sleep(0.05)
+
+        async def flagged() -> bool:
+            return "\\Seen" in (await self.flags()).get(message_id, set())
+
+        await eventually(flagged, WITHIN, what=f"{message_id} seen")

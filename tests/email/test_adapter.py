@@ -11,8 +11,9 @@ import pytest
 from adapters.email.settings import EmailSettings
 from sessions.model import ChannelRef
 from tests.email import mails
-from tests.email.rig import MailRig, eventually
+from tests.email.rig import WITHIN, MailRig
 from tests.email.servers import Dovecot, Smtp
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ async def started_with_list(rig: MailRig) -> None:
 
 async def test_an_invited_list_gets_the_opening_and_the_prompts_so_far_then_the_rest(rig: MailRig) -> None:
     assert (await rig.say("/popup start day")).startswith("Started session #1")
-    await eventually(lambda: "thread 1" in rig.out.getvalue(), what="prompt 1 on the console")
+    await eventually(lambda: "thread 1" in rig.out.getvalue(), WITHIN, what="prompt 1 on the console")
     assert await rig.say("/popup invite email:learning") == (
         "Invited the list learning to session #1: it has the opening and the prompts so far, and gets the rest at "
         "their times and the recap by mail.")
@@ -103,15 +104,15 @@ async def test_find_post_finds_the_lists_copy_of_a_mail(rig: MailRig) -> None:
     await started_with_list(rig)
     prompt = await rig.mail("1/2:")
     [post] = [p for p in await rig.store.posts(1) if p.channel == LEARNING and p.key == "prompt:1"]
-    found = None
     session = await rig.store.get_session(1)
     assert session is not None
     key = f"popup:1:{int(session.started_at.timestamp())}:prompt:1"
-    for _ in range(100):  # until the list's copy has come back to the folder
-        found = await rig.email.find_post(LEARNING, key)
-        if found is not None:
-            break
-        await asyncio.sleep(0.05)
+
+    async def the_lists_copy_is_back() -> bool:
+        return await rig.email.find_post(LEARNING, key) is not None
+
+    await eventually(the_lists_copy_is_back, WITHIN, what="the list's copy of prompt 1 in the folder")
+    found = await rig.email.find_post(LEARNING, key)
     assert found is not None
     assert found.thread is not None
     assert found.message.message_id == post.message_id == str(prompt["Message-ID"]).strip("<>")
@@ -127,7 +128,7 @@ async def test_forget_by_mail_removes_the_senders_replies_and_confirms(rig: Mail
     await rig.wait_replies(2)
     forget = mails.gmail_reply(opening, name="Ann", address="ANN@example.net", text="forget")
     await rig.append(forget)
-    await eventually(lambda: bool(rig.smtp.handler.to("ANN@example.net")), what="the confirmation")
+    await eventually(lambda: bool(rig.smtp.handler.to("ANN@example.net")), WITHIN, what="the confirmation")
     [confirmation] = rig.smtp.handler.to("ANN@example.net")
     assert "Removed your 1 reply from session #1" in mails.plain(confirmation)
     assert confirmation["In-Reply-To"] == forget["Message-ID"]

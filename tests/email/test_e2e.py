@@ -14,44 +14,38 @@ import pytest
 from adapters.console import ConsoleAdapter
 from bot.app import App
 from bot.config import load_config
+from tests.config_files import plan, write_config
 from tests.email import mails
 from tests.email.conftest import BOT
-from tests.email.rig import eventually
+from tests.email.rig import WITHIN
 from tests.email.servers import PASSWORD, USER, Dovecot, Smtp
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = """
-[storage]
-path = "popup.db"
-[session]
-timezone = "UTC"
-default_plan = "day"
-[[plans]]
-name = "day"
-title = "What we learnt"
-recap_at = "+2h"
-  [[plans.prompts]]
-  at = "+0s"
-  text = "What did you learn from a mistake?"
-  [[plans.prompts]]
-  at = "+1h"
-  text = "Who taught you the most this year?"
-[console]
-enabled = true
-[email]
-enabled = true
-address = "{bot}"
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_port}
-smtp_tls = "none"
-imap_host = "127.0.0.1"
-imap_port = {imap_port}
-imap_tls = "none"
-  [[email.lists]]
-  name = "learning"
-  address = "learning@lists.example.org"
-"""
+DAY = plan(
+    "day", "+2h", ("+0s", "What did you learn from a mistake?"), ("+1h", "Who taught you the most this year?"),
+    title="What we learnt",
+)
+
+
+def config_for(tmp_path: Path, dovecot: Dovecot, smtp: Smtp) -> Path:
+    return write_config(
+        tmp_path,
+        plans=[DAY],
+        console={"enabled": True},
+        email={
+            "enabled": True,
+            "address": BOT,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_tls": "none",
+            "imap_host": "127.0.0.1",
+            "imap_port": dovecot.port,
+            "imap_tls": "none",
+            "lists": [{"name": "learning", "address": "learning@lists.example.org"}],
+        },
+    )
 
 
 async def started(config_path: Path) -> tuple[App, ConsoleAdapter]:
@@ -67,26 +61,25 @@ def mid(mail: object) -> str:
 
 
 async def test_a_day_on_a_mailing_list(tmp_path: Path, dovecot: Dovecot, smtp: Smtp) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(bot=BOT, smtp_port=smtp.port, imap_port=dovecot.port), encoding="utf-8")
+    config = config_for(tmp_path, dovecot, smtp)
     lists = smtp.handler
 
     def sent(part: str) -> list:  # type: ignore[type-arg]
         return [m for m in lists.parsed() if part in str(m["Subject"])]
 
     async def mail(part: str):  # type: ignore[no-untyped-def]
-        await eventually(lambda: bool(sent(part)), what=f"a mail with {part!r}")
+        await eventually(lambda: bool(sent(part)), WITHIN, what=f"a mail with {part!r}")
         return sent(part)[0]
 
     async def stored(app: App, count: int) -> list:  # type: ignore[type-arg]
         assert app.store is not None
         store = app.store
-        found: list = []  # type: ignore[type-arg]
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(found := [r async for r in store.iter_replies(1)]) < count:
-            assert asyncio.get_running_loop().time() < deadline, f"{len(found)} of {count} stored"
-            await asyncio.sleep(0.05)
-        return found
+
+        async def enough() -> bool:
+            return len([r async for r in store.iter_replies(1)]) >= count
+
+        await eventually(enough, WITHIN, what=f"{count} replies stored")
+        return [r async for r in store.iter_replies(1)]
 
     app, console = await started(config)
     try:
