@@ -24,6 +24,7 @@ from sessions.model import CommandInvoked, CommandReply, Message, MessageEvent, 
 from sessions.plans import Plan
 from sessions.ports import Backfills, ChatPort
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
+from sessions.retention import DEFAULT_RETENTION, RetentionPolicy, prune
 from sessions.settings import EngineSettings as EngineSettings
 from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
 from sessions.store import Store
@@ -63,6 +64,7 @@ class Engine:
         wakeups: WakeupScheduler,
         clock: Clock,
         recap: RecapBuilder = build_recap,
+        retention: RetentionPolicy = DEFAULT_RETENTION,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -70,6 +72,7 @@ class Engine:
         self._clock = clock
         self._build_recap = recap
         self._wakeups = wakeups
+        self._retention = retention
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,6 +99,7 @@ class Engine:
         now = self._clock()
         for session in await self._store.list_sessions(ACTIVE_STATES):
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
+        self._wakeups.at("prune", now + self._retention.first_after, self._prune)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
@@ -144,6 +148,13 @@ class Engine:
             if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
                 await self.post_prompt(session.id, prompt.id)
         self._schedule(session, await self._store.prompts(session.id))
+
+    async def _prune(self) -> None:
+        """Forget what can no longer matter (sessions/retention.py), then wake again later."""
+        try:
+            await prune(self._store, self._retention, self._clock())
+        finally:
+            self._wakeups.at("prune", self._clock() + self._retention.every, self._prune)
 
     async def _backfill(self, session: SessionRecord) -> None:
         by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)

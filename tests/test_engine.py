@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 
-from sessions.model import ChannelRef, CommandInvoked, MessageRef, ReactionChanged, ReplyEdited, ReplyPosted, ThreadRef
+from sessions.model import (
+    ChannelRef,
+    CommandInvoked,
+    MessageRef,
+    ReactionChanged,
+    ReplyDeleted,
+    ReplyEdited,
+    ReplyPosted,
+    ThreadRef,
+)
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionRecord, SessionState
 from sessions.rights import Organiser, OrganiserKind
@@ -393,3 +402,35 @@ async def test_an_outage_through_the_recap_time_posts_every_prompt_then_the_reca
     await closed(day)
     assert port.sent() == ["opening", "prompt:1", "prompt:2", "recap"]
     assert [p.state for p in await day.store.prompts(1)] == [PromptState.POSTED, PromptState.POSTED]
+
+
+async def test_the_engine_prunes_what_can_no_longer_matter_on_its_own_clock(rig: MakeRig, clock: FakeClock) -> None:
+    day = await rig([offset_plan(prompts=("+0s",), recap="+2h")])
+    assert "Started session #1" in await day.command("start")
+    await clock.advance(0)
+    thread = day.port.thread_of(1)
+    answer = MessageRef(channel=day.channel, message_id="answer")
+    await day.engine.on_event(
+        ReplyPosted(thread=thread, message=answer, author=ADA, text="Mine.", at=clock.now(), delivery_id="Ev1")
+    )
+    elsewhere = MessageRef(channel=ChannelRef(platform="fake", channel_id="no-session"), message_id="chatter")
+    await day.engine.on_event(ReplyDeleted(message=elsewhere, at=clock.now(), delivery_id="Ev2"))
+    early = MessageRef(channel=day.channel, message_id="not-here-yet")
+    await day.engine.on_event(ReplyDeleted(message=early, at=clock.now(), delivery_id="Ev3"))
+
+    async def kept() -> tuple[int, int]:
+        rows = (await day.store.storage_figures()).rows
+        return rows["deletions"], rows["inbound_events"]
+
+    assert await kept() == (2, 3)
+    await clock.advance(50 * 60)  # pruned every 10 minutes: nothing is old enough yet
+    assert await kept() == (2, 3)
+    await clock.advance(20 * 60)  # over an hour: the deletion in a channel of no session goes
+    assert await kept() == (1, 3)
+    await clock.advance(23 * 3600)  # over a day: the delivery ids, and the deletion that waited in vain
+    assert await kept() == (0, 0)
+    assert [r.text async for r in day.store.iter_replies(1)] == ["Mine."]
+    await day.engine.on_event(ReplyDeleted(message=elsewhere, at=clock.now()))  # and it goes on
+    assert await kept() == (1, 0)
+    await clock.advance(70 * 60)
+    assert await kept() == (0, 0)
