@@ -470,3 +470,28 @@ async def test_storage_figures_count_the_growing_tables(store: SqliteStore, runn
     await store.delete_reply(ref("9.9"), at=T0, delivery_id="Ev1")
     figures = await store.storage_figures()
     assert (figures.rows["replies"], figures.rows["deletions"], figures.rows["inbound_events"]) == (3, 1, 1)
+
+
+async def test_statements_queued_together_share_a_commit_but_not_each_others_errors(store: SqliteStore) -> None:
+    channels = [ChannelRef(platform="slack", channel_id=f"C{k}") for k in range(40)]
+    sessions = [await store.create_session(new_session(channel)) for channel in channels]
+    prompts = [(await store.prompts(s.id))[0] for s in sessions if s is not None]
+    assert len(prompts) == 40
+    # A wave of prompts falling due at once: each moves its state, twice over, and one statement
+    # among them breaks (the schema refuses a state it does not know).
+    moves = [store.set_prompt_state(p.id, [PromptState.PENDING], PromptState.POSTING) for p in prompts]
+    again = [store.set_prompt_state(p.id, [PromptState.PENDING], PromptState.POSTING) for p in prompts[:10]]
+    broken = store._writer.statement("UPDATE prompts SET state = 'lost' WHERE id = ? RETURNING id", (prompts[0].id,))
+    results = await asyncio.gather(*moves, *again, broken, return_exceptions=True)
+    assert results[:40] == [True] * 40
+    assert results[40:50] == [False] * 10  # compare-and-set: the first of each won
+    assert isinstance(results[50], StorageError | sqlite3.IntegrityError)
+    assert {p.state for s in sessions if s is not None for p in await store.prompts(s.id) if p.position == 1} == {
+        PromptState.POSTING
+    }
+    # And without a broken one among them, all in one transaction.
+    posted = [store.set_prompt_state(p.id, [PromptState.POSTING], PromptState.POSTED, at=T0) for p in prompts]
+    assert await asyncio.gather(*posted) == [True] * 40
+    assert {p.posted_at for s in sessions if s is not None for p in await store.prompts(s.id) if p.position == 1} == {
+        T0
+    }
