@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -73,7 +74,9 @@ class Engine:
         self._build_recap = recap
         self._wakeups = wakeups
         self._retention = retention
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A lock lives while a step of its session holds or awaits it, so a long-running bot does
+        # not keep one for every session it ever ran.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
         self._threads = ThreadIndex(store)
@@ -119,6 +122,12 @@ class Engine:
             raise LookupError(f"no session {session_id}")
         return session
 
+    def _lock(self, session_id: int) -> asyncio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
+
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
@@ -144,10 +153,13 @@ class Engine:
             await self.close_session(session.id)  # posts what fell due first, in order
             return
         # What fell due while we were down, in timetable order, before anything new.
-        for prompt in await self._store.prompts(session.id):
-            if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
-                await self.post_prompt(session.id, prompt.id)
-        self._schedule(session, await self._store.prompts(session.id))
+        prompts = await self._store.prompts(session.id)
+        due = [p for p in prompts if p.state in (PromptState.PENDING, PromptState.POSTING) and p.due_at <= now]
+        for prompt in due:
+            await self.post_prompt(session.id, prompt.id)
+        # Read again only if that moved something: with many sessions resuming, each read waits
+        # behind every other session's (bench/many_sessions.py).
+        self._schedule(session, await self._store.prompts(session.id) if due else prompts)
 
     async def _prune(self) -> None:
         """Forget what can no longer matter (sessions/retention.py), then wake again later."""
@@ -157,6 +169,8 @@ class Engine:
             self._wakeups.at("prune", self._clock() + self._retention.every, self._prune)
 
     async def _backfill(self, session: SessionRecord) -> None:
+        if not any(isinstance(port, Backfills) for port in self._ports.values()):
+            return  # no platform here can tell what was missed: no need to read the session's posts
         by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)
         for post in await self._store.posts(session.id):
             if post.thread is not None:
@@ -185,7 +199,7 @@ class Engine:
 
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
@@ -198,7 +212,7 @@ class Engine:
 
     async def post_prompt(self, session_id: int, prompt_id: int, attempt: int = 0, on_demand: bool = False) -> None:
         """Post a prompt that is due (or asked for ``on_demand``) while its session runs."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.RUNNING:
                 return
@@ -239,7 +253,7 @@ class Engine:
 
     async def close_session(self, session_id: int, attempt: int = 0) -> None:
         """Close: the due prompts, then the recap, in every channel; retried until all are out."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state.is_terminal:
                 return
@@ -259,7 +273,7 @@ class Engine:
 
     async def cancel_session(self, session: SessionRecord) -> bool:
         """End without a recap (a notice instead); False when the session had already ended."""
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             moved = await move_session(self._store, session.id, ACTIVE_STATES, SessionEvent.CANCEL, at=self._clock())
             if not moved:
                 return False

@@ -5,13 +5,15 @@ due by then has run (and been awaited) when ``advance`` returns."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from sessions.engine import Engine, EngineSettings
 from sessions.model import (
     ChannelRef,
     CommandInvoked,
@@ -25,6 +27,8 @@ from sessions.model import (
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionRecord, SessionState
 from sessions.rights import Organiser, OrganiserKind
+from sessions.store import Store
+from storage.sqlite import SqliteStore
 from tests.fakes.clock import FakeClock
 from tests.support import RecordingPort, Rig, make_rig, member, offset_plan
 
@@ -434,3 +438,48 @@ async def test_the_engine_prunes_what_can_no_longer_matter_on_its_own_clock(rig:
     assert await kept() == (1, 0)
     await clock.advance(70 * 60)
     assert await kept() == (0, 0)
+
+
+async def test_resuming_reads_each_session_once_and_no_lock_outlives_its_session(
+    rig: MakeRig, clock: FakeClock, tmp_path: Path
+) -> None:
+    plan = offset_plan(prompts=("+0s", "+1h"), recap="+2h")
+    first = await rig([plan])
+    for k in range(5):
+        first.channel = ChannelRef(platform="fake", channel_id=f"C{k}")
+        assert "Started session" in await first.command("start")
+    await clock.advance(0)
+    await first.close()
+
+    class Counting:
+        """The store, counting what the engine asks of it."""
+
+        def __init__(self, store: SqliteStore) -> None:
+            self.store = store
+            self.calls: Counter[str] = Counter()
+
+        def __getattr__(self, name: str) -> Any:
+            self.calls[name] += 1
+            return getattr(self.store, name)
+
+    counting = Counting(await SqliteStore.open(tmp_path / "db"))
+    engine = Engine(
+        store=cast(Store, counting),
+        ports={first.port.platform: first.port},
+        plans=[plan],
+        settings=EngineSettings(default_plan=plan.name),
+        wakeups=clock.wakeups(),
+        clock=clock.now,
+    )
+    await engine.start()
+    try:
+        await clock.advance(1)
+        # Nothing was due and the port cannot back-fill: one read of each session's prompts.
+        assert counting.calls["prompts"] == 5
+        assert counting.calls["posts"] == 0
+        await clock.advance(2 * 3600)
+        assert [(await engine.wait_closed(k + 1)).state for k in range(5)] == [SessionState.CLOSED] * 5
+        assert len(engine._locks) == 0
+    finally:
+        await engine.stop()
+        await counting.store.close()
