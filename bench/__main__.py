@@ -16,7 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story", "many_channels")
+ORDER = (
+    "ingest",
+    "recap",
+    "punctuality",
+    "slack_ack",
+    "startup",
+    "discord_ingest",
+    "story",
+    "many_channels",
+    "many_sessions",
+)
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -74,9 +84,13 @@ def _story(r: dict[str, Any]) -> str:
     return f"story cold {', '.join(parts)}, {rss:.0f} MB"
 
 
-def _many(r: dict[str, Any]) -> str:
+def _channels(r: dict[str, Any]) -> str:
     twice = f", {r['duplicates']} twice" if r["duplicates"] else ""
     return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
+
+
+def _sessions(r: dict[str, Any]) -> str:
+    return f"many: lateness p99 {r['p99_ms']:.0f} ms, resume {r['resume_s']:.2f} s, {r['peak_rss_mb']:.0f} MB"
 
 
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
@@ -87,7 +101,8 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
     "story": ("story", _story),
-    "many_channels": ("channels", _many),
+    "many_channels": ("channels", _channels),
+    "many_sessions": ("many", _sessions),
 }
 
 

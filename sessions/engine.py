@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -25,6 +26,7 @@ from sessions.plans import Plan
 from sessions.ports import Backfills, ChatPort, NamesChannels
 from sessions.pulse import pulse_digest
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
+from sessions.retention import DEFAULT_RETENTION, RetentionPolicy, prune
 from sessions.settings import EngineSettings as EngineSettings
 from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
 from sessions.store import Store
@@ -66,6 +68,7 @@ class Engine:
         wakeups: WakeupScheduler,
         clock: Clock,
         recap: RecapBuilder = build_recap,
+        retention: RetentionPolicy = DEFAULT_RETENTION,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -73,7 +76,10 @@ class Engine:
         self._clock = clock
         self._build_recap = recap
         self._wakeups = wakeups
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._retention = retention
+        # A lock lives while a step of its session holds or awaits it, so a long-running bot does
+        # not keep one for every session it ever ran.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
         self._recaps: dict[int, Message] = {}  # the recap as posted, for channels that get it late
@@ -101,6 +107,7 @@ class Engine:
         now = self._clock()
         for session in await self._store.list_sessions(ACTIVE_STATES):
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
+        self._wakeups.at("prune", now + self._retention.first_after, self._prune)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
@@ -119,6 +126,12 @@ class Engine:
         if session is None:
             raise LookupError(f"no session {session_id}")
         return session
+
+    def _lock(self, session_id: int) -> asyncio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
@@ -144,15 +157,28 @@ class Engine:
         if session.recap_at <= now:
             await self.close_session(session.id)  # posts what fell due first, in order
             return
-        # Channels that fell behind before the restart get what they missed first.
-        await self._fan_out(session, await self._issued(session, await self._store.prompts(session.id)))
+        # Channels that fell behind before the restart get what they missed first (that moves no
+        # prompt's state, so the one read serves what follows too).
+        prompts = await self._store.prompts(session.id)
+        await self._fan_out(session, await self._issued(session, prompts))
         # What fell due while we were down, in timetable order, before anything new.
-        for prompt in await self._store.prompts(session.id):
-            if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
-                await self.post_prompt(session.id, prompt.id)
-        self._schedule(session, await self._store.prompts(session.id))
+        due = [p for p in prompts if p.state in (PromptState.PENDING, PromptState.POSTING) and p.due_at <= now]
+        for prompt in due:
+            await self.post_prompt(session.id, prompt.id)
+        # Read again only if that moved something: with many sessions resuming, each read waits
+        # behind every other session's (bench/many_sessions.py).
+        self._schedule(session, await self._store.prompts(session.id) if due else prompts)
+
+    async def _prune(self) -> None:
+        """Forget what can no longer matter (sessions/retention.py), then wake again later."""
+        try:
+            await prune(self._store, self._retention, self._clock())
+        finally:
+            self._wakeups.at("prune", self._clock() + self._retention.every, self._prune)
 
     async def _backfill(self, session: SessionRecord) -> None:
+        if not any(isinstance(port, Backfills) for port in self._ports.values()):
+            return  # no platform here can tell what was missed: no need to read the session's posts
         by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)
         for post in await self._store.posts(session.id):
             if post.thread is not None:
@@ -183,7 +209,7 @@ class Engine:
 
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
@@ -196,7 +222,7 @@ class Engine:
 
     async def post_prompt(self, session_id: int, prompt_id: int, attempt: int = 0, on_demand: bool = False) -> None:
         """Post a prompt that is due (or asked for ``on_demand``) while its session runs."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.RUNNING:
                 return
@@ -236,7 +262,7 @@ class Engine:
 
     async def close_session(self, session_id: int, attempt: int = 0) -> None:
         """Close: the due prompts, then the recap, in every channel; retried until all are out."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state.is_terminal:
                 return
@@ -256,7 +282,7 @@ class Engine:
 
     async def cancel_session(self, session: SessionRecord) -> bool:
         """End without a recap (a notice instead); False when the session had already ended."""
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             moved = await move_session(self._store, session.id, ACTIVE_STATES, SessionEvent.CANCEL, at=self._clock())
             if not moved:
                 return False
@@ -413,7 +439,7 @@ class Engine:
 
     async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
         """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
                 return

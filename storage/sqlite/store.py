@@ -36,8 +36,9 @@ from sessions.records import (
     ThreadTarget,
     TimeBin,
 )
+from sessions.store import Pruned, PruneHorizon, StorageFigures
 from storage.sqlite import channels as channel_sql
-from storage.sqlite import inbound
+from storage.sqlite import housekeeping, inbound
 from storage.sqlite.checkpoint import Checkpointer
 from storage.sqlite.connections import Connections, create_private_file, fetch_all, fetch_one, open_connections
 from storage.sqlite.recap_queries import STANDING, SqliteRecapQueries
@@ -437,6 +438,17 @@ class SqliteStore:
                 while rows := cast("list[ReplyRow]", await cursor.fetchmany(_FETCH_BATCH)):
                     for row in rows:
                         yield as_reply(row)
+
+    # -- housekeeping (policy: sessions.retention; SQL: storage.sqlite.housekeeping) --------------
+
+    async def prune(self, horizon: PruneHorizon, *, limit: int) -> Pruned:
+        async def prune(db: aiosqlite.Connection) -> Pruned:
+            return await housekeeping.prune(db, horizon, limit)
+
+        return await self._writer.transaction(prune)
+
+    async def storage_figures(self) -> StorageFigures:
+        return await housekeeping.figures(self._read, self._path)
 
     # -- recap queries (sessions.store.RecapQueries) -----------------------------------------
 
