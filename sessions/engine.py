@@ -20,7 +20,7 @@ from sessions import compose
 from sessions.commands.handlers import CommandHandlers
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger
-from sessions.model import CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
+from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
 from sessions.plans import Plan
 from sessions.ports import Backfills, ChatPort
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
@@ -29,6 +29,7 @@ from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
 from sessions.store import Store
 from sessions.threads import ThreadIndex
 from sessions.wakeups import Clock, WakeupScheduler, finish_or_cancel
+from sessions.web import ChannelAttachments, WebOutlet
 
 if TYPE_CHECKING:
     # The recap pulls in jinja2 and Pillow (~0.1 s): loaded on the first recap, not at start-up.
@@ -58,11 +59,12 @@ class Engine:
         *,
         store: Store,
         ports: Mapping[str, ChatPort],
-        plans: Sequence[Plan],
+        plans: Sequence[Plan] | Mapping[str, Plan],
         settings: EngineSettings,
         wakeups: WakeupScheduler,
         clock: Clock,
         recap: RecapBuilder = build_recap,
+        web: WebOutlet | None = None,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -70,15 +72,16 @@ class Engine:
         self._clock = clock
         self._build_recap = recap
         self._wakeups = wakeups
+        self._web = web
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
         self._inbound = Inbound(store=store, threads=self._threads)
-        self._commands = CommandHandlers(
-            store=store, plans={plan.name: plan for plan in plans}, settings=settings, clock=clock, control=self
-        )
+        # A mapping is taken as it is, so plans added later (made on the web) can be started too.
+        book = plans if isinstance(plans, Mapping) else {plan.name: plan for plan in plans}
+        self._commands = CommandHandlers(store=store, plans=book, settings=settings, clock=clock, control=self, web=web)
 
     # -- the two doors of EventHandler ---------------------------------------------------------
 
@@ -127,6 +130,7 @@ class Engine:
 
     async def _resume(self, session: SessionRecord) -> None:
         _log.info("resuming session %d (%s)", session.id, session.state.value)
+        await self._attach_web(session.id)  # also for a session that began before the web was on
         if session.state is SessionState.SCHEDULED:
             await self.open_session(session.id)
             return
@@ -174,6 +178,7 @@ class Engine:
 
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
+        await self._attach_web(session_id)
         async with self._locks[session_id]:
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.SCHEDULED:
@@ -258,6 +263,41 @@ class Engine:
             await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
         self._ended[session.id].set()
         return True
+
+    # -- channels joining a session under way ------------------------------------------------------
+
+    async def attach_channel(self, session_id: int, channel: ChannelRef) -> None:
+        """Add ``channel`` to an active session and catch it up: the opening and every prompt
+        already out are delivered there (through the ledger: exactly once, like any post).
+
+        Minimal here (the web page is its one user); multi-channel sessions (issue 13) bring the
+        full entry point, to which this is meant to be re-pointed.
+        """
+        store = self._store
+        if not isinstance(store, ChannelAttachments):
+            raise TypeError(f"{type(store).__name__} cannot add channels to a session")
+        async with self._locks[session_id]:
+            session = await store.get_session(session_id)
+            if session is None or session.state.is_terminal:
+                return
+            if channel not in session.channels:
+                await store.add_session_channel(session_id, channel)
+                session = await store.get_session(session_id)
+                assert session is not None
+            if session.state is SessionState.SCHEDULED:
+                return  # open_session delivers the opening to every channel, this one included
+            prompts = await store.prompts(session_id)
+            await self._ledger.deliver(session, "opening", compose.opening(session, prompts))
+            for prompt in prompts:
+                if prompt.state is PromptState.POSTED:
+                    content = compose.prompt(session, prompt, len(prompts))
+                    await self._ledger.deliver(
+                        session, f"prompt:{prompt.position}", content, prompt_id=prompt.id, thread=True
+                    )
+
+    async def _attach_web(self, session_id: int) -> None:
+        if self._web is not None:
+            await self.attach_channel(session_id, self._web.channel_for(session_id))
 
     async def _post_due_prompts(self, session: SessionRecord) -> bool:
         """The day's due prompts go out before its recap, also when an outage held them back."""

@@ -20,6 +20,7 @@ from sessions.records import NewPrompt, NewSession, PromptState, SessionRecord, 
 from sessions.settings import EngineSettings
 from sessions.store import Store
 from sessions.wakeups import Clock
+from sessions.web import WebOutlet
 
 _log = logging.getLogger(__name__)
 
@@ -49,12 +50,14 @@ class CommandHandlers:
         settings: EngineSettings,
         clock: Clock,
         control: SessionControl,
+        web: WebOutlet | None = None,
     ) -> None:
         self._store = store
         self._plans = plans
         self._settings = settings
         self._clock = clock
         self._control = control
+        self._web = web
         self._handlers: dict[str, Handler] = {
             "start": self._start,
             "stop": self._stop,
@@ -63,6 +66,7 @@ class CommandHandlers:
             "next": self._next,
             "plans": self._plans_list,
             "forget": self._forget,
+            "web": self._web_sign_in,
         }
 
     async def handle(self, command: CommandInvoked) -> CommandReply:
@@ -143,7 +147,7 @@ class CommandHandlers:
         recap = compose.local_time(timetable.recap_at, session.timezone)
         return CommandReply(
             text=f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
-            f"recap at {recap}."
+            f"recap at {recap}.{self._page_line(session)}"
         )
 
     async def _stop(self, command: CommandInvoked) -> CommandReply:
@@ -168,7 +172,25 @@ class CommandHandlers:
             return CommandReply(text="No popup session has run in this channel yet. Start one with /popup start.")
         prompts = await self._store.prompts(session.id)
         stats = await self._store.session_stats(session.id)
-        return CommandReply(text=compose.status(session, prompts, stats))
+        page = self._page_line(session) if not session.state.is_terminal else ""
+        return CommandReply(text=compose.status(session, prompts, stats) + page)
+
+    def _page_line(self, session: SessionRecord) -> str:
+        """With the web on, where people without the chat answer: the session's page."""
+        if self._web is None:
+            return ""
+        return f"\nThe session's web page (anyone with it can answer): {self._web.page_url(session.id)}"
+
+    async def _web_sign_in(self, command: CommandInvoked) -> CommandReply:
+        if self._web is None:
+            raise CommandError("The web side is not switched on ([web] enabled = true in the config).")
+        self._require("start", command, None)  # the dashboard is for those who may run sessions
+        link = await self._web.sign_in_link(command.member)
+        return CommandReply(
+            text="Your sign-in link to the dashboard (only you see it; it works once, and only for a few "
+            f"minutes): {link}",
+            ephemeral=True,
+        )
 
     async def _next(self, command: CommandInvoked) -> CommandReply:
         session = await self._active(command)

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from sessions.errors import CommandError
 
-COMMANDS = ("start", "stop", "cancel", "status", "next", "plans", "forget", "help")
+COMMANDS = ("start", "stop", "cancel", "status", "next", "plans", "forget", "web", "help")
 
 HELP = """\
 /popup start [PLAN] [today|tomorrow|YYYY-MM-DD] [anonymous] — open a popup learning session here
@@ -19,6 +19,7 @@ HELP = """\
 /popup cancel — end without a recap
 /popup plans — the plans you can start
 /popup forget — remove your replies from the session and everything made from it
+/popup web — a one-time sign-in link to the web dashboard (when the web side is on; only you see it)
 /popup help — this list
 Members answer each prompt in its thread, whenever they like during the day."""
 
