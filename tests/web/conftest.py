@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -135,8 +135,11 @@ class Browser:
         await self.http.close()
 
 
+Browsers = Callable[[], Browser]
+
+
 @pytest.fixture
-async def browsers(rig: WebRig) -> AsyncIterator[Any]:
+async def browsers(rig: WebRig) -> AsyncIterator[Browsers]:
     opened: list[Browser] = []
 
     def make() -> Browser:

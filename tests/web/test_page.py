@@ -10,7 +10,7 @@ import aiohttp
 
 from sessions.records import SessionState
 from tests.support import wait_for
-from tests.web.conftest import WebRig
+from tests.web.conftest import Browsers, WebRig
 
 
 def thread_of(page: str) -> str:
@@ -26,7 +26,7 @@ async def replies(rig: WebRig, session_id: int) -> list[tuple[str, str, str]]:
     return found
 
 
-async def test_start_answers_with_the_page_and_the_page_shows_the_opening_and_the_prompt(rig: WebRig, browsers) -> None:
+async def test_start_answers_with_the_page_showing_the_opening_and_prompt(rig: WebRig, browsers: Browsers) -> None:
     session_id, url = await rig.start_session()
     assert url.startswith(rig.base + "/s/")
     status = await rig.command("status")
@@ -42,7 +42,7 @@ async def test_start_answers_with_the_page_and_the_page_shows_the_opening_and_th
     assert [c.platform for c in session.channels] == ["fake", "web"]
 
 
-async def test_an_answer_is_stored_as_a_web_reply_and_shown(rig: WebRig, browsers) -> None:
+async def test_an_answer_is_stored_as_a_web_reply_and_shown(rig: WebRig, browsers: Browsers) -> None:
     session_id, url = await rig.start_session()
     ann = browsers()
     page = await ann.get(url)
@@ -53,13 +53,13 @@ async def test_an_answer_is_stored_as_a_web_reply_and_shown(rig: WebRig, browser
     assert "Pairing!" in await browsers().get(url)
 
 
-async def test_a_wrong_token_is_not_found(rig: WebRig, browsers) -> None:
+async def test_a_wrong_token_is_not_found(rig: WebRig, browsers: Browsers) -> None:
     session_id, url = await rig.start_session()
     await browsers().get(f"/s/{session_id}.AAAAAAAAAAAAAAAAAAAAAA", status=404)
     await browsers().get(f"/s/{session_id + 1}.{url.rsplit('.', 1)[1]}", status=404)
 
 
-async def test_the_live_stream_brings_another_browsers_answer(rig: WebRig, browsers) -> None:
+async def test_the_live_stream_brings_another_browsers_answer(rig: WebRig, browsers: Browsers) -> None:
     _, url = await rig.start_session()
     ann, bob = browsers(), browsers()
     page = await ann.get(url)
@@ -90,7 +90,7 @@ async def test_the_live_stream_brings_another_browsers_answer(rig: WebRig, brows
     assert "<script>" not in data["html"]
 
 
-async def test_a_browser_edits_and_deletes_its_own_answer_and_no_one_elses(rig: WebRig, browsers) -> None:
+async def test_a_browser_edits_and_deletes_its_own_answer_and_no_one_elses(rig: WebRig, browsers: Browsers) -> None:
     session_id, url = await rig.start_session()
     ann, eve = browsers(), browsers()
     page = await ann.get(url)
@@ -107,7 +107,7 @@ async def test_a_browser_edits_and_deletes_its_own_answer_and_no_one_elses(rig: 
     assert await replies(rig, session_id) == []
 
 
-async def test_answers_close_with_the_session(rig: WebRig, browsers) -> None:
+async def test_answers_close_with_the_session(rig: WebRig, browsers: Browsers) -> None:
     session_id, url = await rig.start_session()
     ann = browsers()
     page = await ann.get(url)
