@@ -79,9 +79,7 @@ class ChannelCount:
 @runtime_checkable
 class WebStore(Protocol):
     # -- the pages' posts ----------------------------------------------------------------------
-    async def add_web_post(
-        self, channel_id: str, key: str, content: str, *, thread: bool, at: datetime
-    ) -> WebPost:
+    async def add_web_post(self, channel_id: str, key: str, content: str, *, thread: bool, at: datetime) -> WebPost:
         """Store a post (or return the one already stored under ``key``); a thread post gets a thread id."""
         ...
 

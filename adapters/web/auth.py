@@ -109,8 +109,13 @@ class Organiser:
     def to_json(self) -> str:
         m = self.member
         return json.dumps(
-            {"platform": m.platform, "user_id": m.user_id, "name": m.display_name, "roles": list(m.roles),
-             "admin": m.is_admin},
+            {
+                "platform": m.platform,
+                "user_id": m.user_id,
+                "name": m.display_name,
+                "roles": list(m.roles),
+                "admin": m.is_admin,
+            },
             separators=(",", ":"),
         )
 

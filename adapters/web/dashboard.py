@@ -69,18 +69,22 @@ class DashboardRoutes:
         member_json = await ctx.store.redeem_sign_in(token_hash(request.match_info["token"]), now=ctx.now())
         organiser = None if member_json is None else Organiser.from_json(member_json)
         if organiser is None:
-            return notice(request, 403, "Link used up", "This sign-in link was used already or has expired. "
-                          "Ask for a new one with /popup web in your chat.")
+            return notice(
+                request,
+                403,
+                "Link used up",
+                "This sign-in link was used already or has expired. Ask for a new one with /popup web in your chat.",
+            )
         _log.info("web: %s user %s signed in to the dashboard", organiser.member.platform, organiser.member.user_id)
-        response = web.HTTPSeeOther("/dash")
+        redirect = web.HTTPSeeOther("/dash")
         sealed = ctx.signer.seal("organiser", organiser.to_json(), ttl=ctx.settings.login_ttl_seconds)
-        set_cookie(ctx, response, ORGANISER_COOKIE, sealed, max_age=ctx.settings.login_ttl_seconds)
-        return response
+        set_cookie(ctx, redirect, ORGANISER_COOKIE, sealed, max_age=ctx.settings.login_ttl_seconds)
+        raise redirect
 
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
-        response = web.HTTPSeeOther("/")
-        response.del_cookie(ORGANISER_COOKIE, path="/")
-        return response
+        redirect = web.HTTPSeeOther("/")
+        redirect.del_cookie(ORGANISER_COOKIE, path="/")
+        raise redirect
 
     def _organiser(self, request: web.Request) -> Member:
         sealed = self._ctx.signer.unseal("organiser", request.cookies.get(ORGANISER_COOKIE))
@@ -158,8 +162,9 @@ class DashboardRoutes:
     async def live(self, request: web.Request) -> web.StreamResponse:
         ctx = self._ctx
         _, session = await self._managed(request)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                               "Cache-Control": "no-store"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store"}
+        )
         await response.prepare(request)
         await response.write(b"retry: 3000\n\n")
         last = ""
@@ -206,8 +211,14 @@ class DashboardRoutes:
         action = form_text(form, "action")
         text = form_text(form, "markdown").replace("\r\n", "\n")
         if action == "draft":
-            return await self._editor(request, member, session, await self._draft(session), preview="",
-                                      said="The generated draft is in the editor; save or publish to keep it.")
+            return await self._editor(
+                request,
+                member,
+                session,
+                await self._draft(session),
+                preview="",
+                said="The generated draft is in the editor; save or publish to keep it.",
+            )
         if action == "preview":
             return await self._editor(request, member, session, text, preview=markdown_html(text), said="")
         if action not in ("save", "publish"):
@@ -261,12 +272,25 @@ class DashboardRoutes:
             raise web.HTTPNotFound(text="No such plan.")
         stored = {p.name: p for p in await ctx.store.web_plans()}
         editable = plan is None or (plan.name in stored and self._may_edit(member, stored[plan.name]))
-        return self._plan_page(request, member, plan_fields(plan) if plan else {}, editable=editable,
-                               configured=plan is not None and plan.name in ctx.plans.configured, problem="")
+        return self._plan_page(
+            request,
+            member,
+            plan_fields(plan) if plan else {},
+            editable=editable,
+            configured=plan is not None and plan.name in ctx.plans.configured,
+            problem="",
+        )
 
     def _plan_page(
-        self, request: web.Request, member: Member, fields: dict[str, str], *, editable: bool, configured: bool,
-        problem: str, status: int = 200,
+        self,
+        request: web.Request,
+        member: Member,
+        fields: dict[str, str],
+        *,
+        editable: bool,
+        configured: bool,
+        problem: str,
+        status: int = 200,
     ) -> web.Response:
         html = render(
             "plan_edit.html.j2",
@@ -295,17 +319,32 @@ class DashboardRoutes:
         fields = {key: form_text(form, key) for key in ("name", "title", "intro", "recap_at", "prompts", "anonymous")}
         name = fields["name"].strip()
         if name in ctx.plans.configured:
-            return self._plan_page(request, member, fields, editable=True, configured=False, status=400,
-                                   problem=f"{name!r} is a plan of the config file; choose another name.")
+            return self._plan_page(
+                request,
+                member,
+                fields,
+                editable=True,
+                configured=False,
+                status=400,
+                problem=f"{name!r} is a plan of the config file; choose another name.",
+            )
         stored = {p.name: p for p in await ctx.store.web_plans()}
         if name in stored and not self._may_edit(member, stored[name]):
-            return self._plan_page(request, member, fields, editable=True, configured=False, status=403,
-                                   problem=f"The plan {name!r} is someone else's; choose another name.")
+            return self._plan_page(
+                request,
+                member,
+                fields,
+                editable=True,
+                configured=False,
+                status=403,
+                problem=f"The plan {name!r} is someone else's; choose another name.",
+            )
         try:
             plan = plan_from_fields(fields)
         except PlanError as exc:
-            return self._plan_page(request, member, fields, editable=True, configured=False, status=400,
-                                   problem=str(exc))
+            return self._plan_page(
+                request, member, fields, editable=True, configured=False, status=400, problem=str(exc)
+            )
         record = StoredPlan(name=plan.name, plan=plan_json(plan), created_by=author_key(member), updated_at=ctx.now())
         await ctx.store.save_web_plan(record)
         ctx.plans.put(plan)
@@ -388,4 +427,3 @@ def plan_from_json(name: str, text: str) -> Plan:
     )
     validate_plan(plan)
     return plan
-

@@ -246,7 +246,6 @@ class PageRoutes:
         return notice(request, status, "Not sent", text)
 
 
-
 def _wants_json(request: web.Request) -> bool:
     return request.headers.get("Accept", "").startswith("application/json")
 

@@ -49,10 +49,6 @@ class PublicRoutes:
 
     async def feed(self, request: web.Request) -> web.Response:
         ctx = self._ctx
-        entries = [
-            (session, version, markdown_html(version.markdown)) for session, version in await self._published()
-        ]
+        entries = [(session, version, markdown_html(version.markdown)) for session, version in await self._published()]
         xml = render("feed.xml.j2", base=ctx.settings.base_url, entries=entries, now=ctx.now())
-        return web.Response(
-            text=xml, content_type="application/atom+xml", headers={"Cache-Control": "max-age=60"}
-        )
+        return web.Response(text=xml, content_type="application/atom+xml", headers={"Cache-Control": "max-age=60"})

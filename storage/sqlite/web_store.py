@@ -122,8 +122,10 @@ class WebStoreMethods:
 
     async def add_sign_in(self, token_hash: str, member: str, *, expires_at: datetime) -> None:
         await self._writer.write(
-            ("INSERT INTO web_sign_ins (token_hash, member, expires_at) VALUES (?, ?, ?)",
-             (token_hash, member, ts(expires_at))),
+            (
+                "INSERT INTO web_sign_ins (token_hash, member, expires_at) VALUES (?, ?, ?)",
+                (token_hash, member, ts(expires_at)),
+            ),
             urgent=True,
         )
 

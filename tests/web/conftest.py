@@ -35,6 +35,7 @@ class WebRig:
     web: WebAdapter
     engine: Engine
     channel: ChannelRef
+    db_path: Path
 
     @property
     def base(self) -> str:
@@ -85,7 +86,14 @@ async def open_web_rig(tmp_path: Path, plans: list[Plan], **limits: Any) -> WebR
     # The base URL is known once the port is: tests use the one the OS gave.
     web.settings = web.ctx.settings = replace(settings, port=web.port or 0)
     await engine.start()
-    return WebRig(store=store, chat=chat, web=web, engine=engine, channel=ChannelRef(platform="fake", channel_id="C1"))
+    return WebRig(
+        store=store,
+        chat=chat,
+        web=web,
+        engine=engine,
+        channel=ChannelRef(platform="fake", channel_id="C1"),
+        db_path=tmp_path / "popup.db",
+    )
 
 
 @pytest.fixture
