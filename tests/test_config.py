@@ -110,6 +110,17 @@ BAD = [
         r"session\.organisers\[0\]: 123456 is not a platform-qualified id; use \"slack:U123\"",
     ),
     (
+        "web without its secret",
+        GOOD + "[web]\nenabled = true\n",
+        r"\[web\] is enabled but the environment variable POPUP_WEB_SECRET is not set",
+    ),
+    ("web on a bad port", GOOD + "[web]\nport = 70000\n", r"web\.port: 70000 is not a TCP port"),
+    (
+        "web public_url not http",
+        GOOD + '[web]\npublic_url = "popup.example.org"\n',
+        r"web\.public_url: 'popup.example.org' must be an http\(s\) URL",
+    ),
+    (
         "discord role by name",
         GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["discord:role:Organiser"]'),
         r"session\.organisers\[0\]: 'discord:role:Organiser' is not a platform-qualified id",
@@ -204,3 +215,42 @@ def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> No
     config = load_config(write(tmp_path, text), env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
+
+
+def test_the_web_side_reads_its_keys_and_secret(tmp_path: Path) -> None:
+    text = GOOD + '[web]\nenabled = true\nhost = "0.0.0.0"\nport = 8443\npublic_url = "https://popup.example.org/"\n'
+    config = load_config(write(tmp_path, text), env={"POPUP_WEB_SECRET": "a-long-enough-web-secret"})
+    assert config.web.enabled
+    assert config.web.port == 8443
+    assert config.web.base_url == "https://popup.example.org"
+    assert config.web.secure_cookies
+    assert "a-long-enough-web-secret" not in repr(config)
+    assert "a-long-enough-web-secret" in config.secrets
+    plain = load_config(write(tmp_path, GOOD + "[web]\nport = 9000\n"), env={})
+    assert plain.web.base_url == "http://127.0.0.1:9000"
+    assert not plain.web.secure_cookies
+
+
+def test_a_short_web_secret_is_refused_without_being_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, GOOD + "[web]\nenabled = true\n"), env={"POPUP_WEB_SECRET": "short-s3cret"})
+    assert "POPUP_WEB_SECRET is too short" in str(caught.value)
+    assert "short-s3cret" not in str(caught.value)
+
+
+def test_popup_run_refuses_the_web_without_its_secret_and_exits_2(tmp_path: Path) -> None:
+    import os
+
+    config = write(tmp_path, GOOD + "[web]\nenabled = true\n")
+    env = {k: v for k, v in os.environ.items() if k != "POPUP_WEB_SECRET"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "POPUP_WEB_SECRET is not set" in line
