@@ -7,14 +7,33 @@ organiser's article, or a member's words quoted in it, can never put markup of t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from markdown_it.utils import OptionsDict
 
 _MARKDOWN = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False})
+_ALIGN = {"text-align:left": "align-left", "text-align:right": "align-right", "text-align:center": "align-center"}
+
+
+def _cell_open(self: Any, tokens: Sequence[Token], index: int, options: OptionsDict, env: Any) -> str:
+    # Table alignment as a class, not a style attribute: the pages' policy allows no inline style.
+    token = tokens[index]
+    style = token.attrGet("style")
+    if style is not None:
+        del token.attrs["style"]
+        if style in _ALIGN:
+            token.attrSet("class", _ALIGN[style])
+    return str(self.renderToken(tokens, index, options, env))
+
+
+_MARKDOWN.add_render_rule("th_open", _cell_open)
+_MARKDOWN.add_render_rule("td_open", _cell_open)
 
 ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("adapters.web", "templates"),

@@ -134,7 +134,10 @@ def static_routes() -> list[web.RouteDef]:
         kind = _STATIC_TYPES[name[name.rfind(".") :]]
         return web.Response(body=body, content_type=kind, charset="utf-8", headers={"Cache-Control": "max-age=300"})
 
-    return [web.get("/static/{name}", serve)]
+    async def no_icon(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+    return [web.get("/static/{name}", serve), web.get("/favicon.ico", no_icon)]
 
 
 def make_app(ctx: WebContext) -> web.Application:
