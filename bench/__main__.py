@@ -1,4 +1,4 @@
-"""``make bench``: the six benchmarks, each in a process of its own, then the summary line.
+"""``make bench``: the seven benchmarks, each in a process of its own, then the summary line.
 
 Each benchmark runs as ``python -m bench.NAME --json FILE`` so its peak RSS and its garbage are its
 own; its figures go to stdout as it finishes. The last line is the summary (issue 7's format).
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest")
+ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "web")
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -63,6 +63,13 @@ def _discord(r: dict[str, Any]) -> str:
     return f"discord {r['per_s']:.0f}/s {r['peak_rss_mb']:.0f} MB"
 
 
+def _web(r: dict[str, Any]) -> str:
+    return (
+        f"web GET p99 {r['get_p99_ms']:.0f} ms, POST p99 {r['post_p99_ms']:.0f} ms, "
+        f"fan-out {r['fan_out_s'] * 1000:.0f} ms to {r['live']}, {r['rss_mb']:.0f} MB"
+    )
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -70,6 +77,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "slack_ack": ("slack ack", _slack),
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
+    "web": ("web", _web),
 }
 
 

@@ -131,6 +131,7 @@ class WebAdapter:
         stored = await ctx.store.add_web_post(
             channel.channel_id, key, message_to_json(content), thread=thread, at=ctx.now()
         )
+        ctx.changed(channel.channel_id)
         if ctx.hub.listeners(channel.channel_id):
             await self._tell_pages(channel, stored, content)
         return stored

@@ -44,6 +44,14 @@ class WebContext:
     handler: EventHandler | None = None  # the engine, from the adapter's start
     answers: RateLimiter = field(init=False)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: live loops end
+    _versions: dict[str, int] = field(default_factory=dict)  # per page: bumped by every change to it
+
+    def changed(self, channel_id: str) -> None:
+        """Something on the page ``channel_id`` changed (a post, an answer, an edit, a deletion)."""
+        self._versions[channel_id] = self._versions.get(channel_id, 0) + 1
+
+    def version(self, channel_id: str) -> int:
+        return self._versions.get(channel_id, 0)
 
     def __post_init__(self) -> None:
         self.answers = RateLimiter(rate_per_minute=self.settings.answers_per_minute, burst=self.settings.answer_burst)

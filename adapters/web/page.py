@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ HONEYPOT = "website"  # a field people never see (hidden by the stylesheet); sim
 ANONYMOUS_NAME = "anonymous"
 _TEMPLATE = "page.html.j2"
 _MACROS = "_page_macros.html.j2"
+_TOKEN_SLOT = "\x00csrf\x00"  # where each browser's own CSRF token goes into a shared page
+_CACHE_SECONDS = 5.0  # a shared page is made again at least this often (the clock on it moves on)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,9 +50,18 @@ def browser_user(browser: str) -> str:
     return f"b:{browser}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Cached:
+    version: int
+    made: float
+    html: str
+    authors: frozenset[str]
+
+
 class PageRoutes:
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
+        self._cache: dict[int, _Cached] = {}
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -75,10 +87,31 @@ class PageRoutes:
     # -- reading ---------------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.Response:
+        # Most visitors have not answered on the page: they all see the same page, but for their CSRF
+        # token. That page is rendered once per change to it and served from memory (bench/web.py).
+        ctx = self._ctx
+        me = browser_user(browser_of(request))
+        session_id = ctx.signer.page_session(request.match_info["slug"])
+        cached = self._cache.get(session_id) if session_id is not None else None
+        channel_id = page_channel(session_id).channel_id if session_id is not None else ""
+        if (
+            cached is not None
+            and cached.version == ctx.version(channel_id)
+            and time.monotonic() - cached.made < _CACHE_SECONDS
+            and me not in cached.authors
+        ):
+            return web.Response(text=cached.html.replace(_TOKEN_SLOT, csrf_of(request)), content_type="text/html")
         session = await self._session(request)
-        return web.Response(text=await self.render_page(request, session), content_type="text/html")
+        version = ctx.version(channel_id)
+        html, authors = await self.render_page(request, session, csrf=_TOKEN_SLOT)
+        if me not in authors:
+            self._cache[session.id] = _Cached(version=version, made=time.monotonic(), html=html, authors=authors)
+        return web.Response(text=html.replace(_TOKEN_SLOT, csrf_of(request)), content_type="text/html")
 
-    async def render_page(self, request: web.Request, session: SessionRecord, *, said: str = "") -> str:
+    async def render_page(
+        self, request: web.Request, session: SessionRecord, *, csrf: str
+    ) -> tuple[str, frozenset[str]]:
+        """The page as ``request``'s browser sees it, and the authors of the answers on it."""
         ctx = self._ctx
         channel = page_channel(session.id)
         posts = await ctx.store.web_posts(channel.channel_id)
@@ -111,13 +144,12 @@ class PageRoutes:
             blocks=blocks,
             open=session.state is SessionState.RUNNING,
             me=browser_user(browser_of(request)),
-            csrf=csrf_of(request),
+            csrf=csrf,
             base=ctx.page_path(session.id),
             page_url=ctx.page_url(session.id),
-            said=said,
             feed_url="/feed.xml",
             timetable=sorted(prompts.values(), key=lambda p: p.position),
-        )
+        ), frozenset(reply.author_id for shown in replies.values() for reply in shown)
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         session = await self._session(request)
@@ -180,6 +212,7 @@ class PageRoutes:
         stored = await ctx.store.find_reply(WEB_PLATFORM, channel.channel_id, message.message_id)
         if stored is None:
             return self._refuse(request, 409, "This session is not taking answers any more.")
+        ctx.changed(channel.channel_id)
         self.publish_reply(session, thread_id, stored)
         own = render_macro(_MACROS, "reply", stored, session, me, csrf_of(request), ctx.page_path(session.id), True)
         return self._done(request, session, f"r-{stored.message_id}", html=own, thread=thread_id)
@@ -216,6 +249,7 @@ class PageRoutes:
         except Exception:
             _log.error("web: a change to an answer was not stored", exc_info=True)
             return self._refuse(request, 503, "That change could not be saved just now. Please try again.")
+        ctx.changed(channel.channel_id)
         if delete:
             ctx.hub.publish(channel.channel_id, "gone", {"id": f"r-{message_id}"})
             return self._done(request, session, "")

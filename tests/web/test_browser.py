@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -23,9 +23,12 @@ import pytest
 from tests.faults.process import free_port
 from tests.recap.test_browser import ARGS, _chromium
 
+if TYPE_CHECKING:
+    from playwright.async_api import ViewportSize
+
 SECRET = "an-e2e-web-secret-0123456789"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 CONFIG = """
 [storage]
