@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "web")
+ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story", "many_channels", "web")
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -63,6 +63,22 @@ def _discord(r: dict[str, Any]) -> str:
     return f"discord {r['per_s']:.0f}/s {r['peak_rss_mb']:.0f} MB"
 
 
+def _size(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+
+
+def _story(r: dict[str, Any]) -> str:
+    sizes = sorted(r["sizes"].items(), key=lambda kv: int(kv[0]))
+    parts = [f"{_size(int(size))} {f['cold_s']:.1f} s" for size, f in sizes]
+    rss = max(f["peak_rss_mb"] for _, f in sizes)
+    return f"story cold {', '.join(parts)}, {rss:.0f} MB"
+
+
+def _many(r: dict[str, Any]) -> str:
+    twice = f", {r['duplicates']} twice" if r["duplicates"] else ""
+    return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
+
+
 def _web(r: dict[str, Any]) -> str:
     return (
         f"web GET p99 {r['get_p99_ms']:.0f} ms, POST p99 {r['post_p99_ms']:.0f} ms, "
@@ -77,6 +93,8 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "slack_ack": ("slack ack", _slack),
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
+    "story": ("story", _story),
+    "many_channels": ("channels", _many),
     "web": ("web", _web),
 }
 

@@ -86,7 +86,9 @@ async def serve(folder: Path) -> None:
             channel=ChannelRef(platform="bench", channel_id="C1"), member=ORGANISER, name="start", at=utc_now()
         )
     )
-    url = reply.text.rsplit(": ", 1)[1].strip()
+    found = re.search(r"anyone with it can answer\): (\S+)", reply.text)
+    assert found is not None, reply.text
+    url = found[1]
     while not any(p.thread_id for p in await store.web_posts("s1")):
         await asyncio.sleep(0.01)
     print(json.dumps({"url": url}), flush=True)

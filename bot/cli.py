@@ -9,11 +9,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from bot.loop import run as run_loop
 from sessions.errors import ConfigError, PopupError, StorageError
 from sessions.files import OutputExists, private_file, private_folder, private_text
+
+if TYPE_CHECKING:
+    from sessions.recap.narrative import ProseModel
 
 _log = logging.getLogger(__name__)
 
@@ -91,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sessions":
             return run_loop(_sessions(_database(args)))
         if args.command == "export":
-            return run_loop(_export(_database(args), args.session_id, args.format, args.out, force=args.force))
+            model = _prose_model(args.config) if args.config is not None else None
+            return run_loop(
+                _export(_database(args), args.session_id, args.format, args.out, force=args.force, model=model)
+            )
         if args.command == "backup":
             return run_loop(_backup(_database(args), args.out, force=args.force))
     except (ConfigError, StorageError) as exc:
@@ -112,6 +118,14 @@ def _database(args: argparse.Namespace) -> Path:
             raise ConfigError(f"--db {str(path)!r}: no such database file")
         return path
     return _storage_path(args.config)
+
+
+def _prose_model(config_path: Path) -> ProseModel | None:
+    """The ``[story]`` writer model of the config, if one is set."""
+    from bot.config import load_config
+    from bot.prose_model import prose_model
+
+    return prose_model(load_config(config_path, secrets=False).story)
 
 
 def _storage_path(config_path: Path) -> Path:
@@ -158,7 +172,9 @@ def _writing(out: Path) -> Iterator[None]:
         raise OutputFailed(f"--out {str(out)!r}: cannot write it: {exc.strerror or exc}") from exc
 
 
-async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool) -> int:
+async def _export(
+    db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool, model: ProseModel | None = None
+) -> int:
     from adapters.web.articles import published_export
     from sessions.recap.exports import export
     from storage.sqlite import SqliteStore
@@ -174,13 +190,13 @@ async def _export(db_path: Path, session_id: int, fmt: ExportFormat, out: Path |
             if published is not None:
                 sys.stdout.write(published)
             else:
-                await export(store, session, fmt, sys.stdout)
+                await export(store, session, fmt, sys.stdout, model=model)
         else:
             with _writing(out), private_text(out, replace=force, newline="") as sink:
                 if published is not None:
                     sink.write(published)
                 else:
-                    await export(store, session, fmt, sink)
+                    await export(store, session, fmt, sink, model=model)
     finally:
         await store.close()
     return 0

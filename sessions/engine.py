@@ -18,18 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from sessions import compose
 from sessions.commands.handlers import CommandHandlers
+from sessions.errors import ChannelBusy
 from sessions.inbound import Inbound
-from sessions.ledger import Ledger
+from sessions.ledger import Ledger, Outgoing
 from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
 from sessions.plans import Plan
-from sessions.ports import Backfills, ChatPort
+from sessions.ports import Backfills, ChatPort, NamesChannels
+from sessions.pulse import pulse_digest
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
 from sessions.settings import EngineSettings as EngineSettings
 from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
 from sessions.store import Store
 from sessions.threads import ThreadIndex
 from sessions.wakeups import Clock, WakeupScheduler, finish_or_cancel
-from sessions.web import ChannelAttachments, WebOutlet
+from sessions.web import WebOutlet
 
 if TYPE_CHECKING:
     # The recap pulls in jinja2 and Pillow (~0.1 s): loaded on the first recap, not at start-up.
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
+
+_GONE = (SessionState.CANCELLED, SessionState.FAILED)  # sessions whose channels get nothing more
 
 
 async def build_recap(store: Store, session: SessionRecord) -> Recap:
@@ -76,6 +80,8 @@ class Engine:
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recaps: dict[int, Message] = {}  # the recap as posted, for channels that get it late
+        self._told: set[tuple[int, ChannelRef]] = set()  # outage notices already given
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
         self._inbound = Inbound(store=store, threads=self._threads)
@@ -143,6 +149,8 @@ class Engine:
         if session.recap_at <= now:
             await self.close_session(session.id)  # posts what fell due first, in order
             return
+        # Channels that fell behind before the restart get what they missed first.
+        await self._fan_out(session, await self._issued(session, await self._store.prompts(session.id)))
         # What fell due while we were down, in timetable order, before anything new.
         for prompt in await self._store.prompts(session.id):
             if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
@@ -166,6 +174,8 @@ class Engine:
         for prompt in prompts:
             if prompt.state in (PromptState.PENDING, PromptState.POSTING):
                 self._wakeups.at(f"prompt:{prompt.id}", prompt.due_at, self.post_prompt, session.id, prompt.id)
+        if session.pulse_at is not None:
+            self._wakeups.at(f"pulse:{session.id}", session.pulse_at, self.post_pulse, session.id)
         self._wakeups.at(f"recap:{session.id}", session.recap_at, self.close_session, session.id)
 
     def _retry_later(self, job_id: str, attempt: int, wake: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -184,7 +194,7 @@ class Engine:
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
             prompts = await self._store.prompts(session_id)
-            if await self._ledger.deliver(session, "opening", compose.opening(session, prompts)):
+            if await self._fan_out(session, self._opening(session, prompts)):
                 await move_session(self._store, session_id, session.state, SessionEvent.OPENING_POSTED)
                 self._schedule(session, prompts)
                 return
@@ -224,9 +234,8 @@ class Engine:
                 return True  # another wake-up has it
         elif prompt.state is not PromptState.POSTING:
             return True  # already posted (a duplicate wake-up) or no longer wanted
-        content = compose.prompt(session, prompt, total)
-        key = f"prompt:{prompt.position}"
-        if not await self._ledger.deliver(session, key, content, prompt_id=prompt.id, thread=True):
+        prompts = await self._store.prompts(session.id)
+        if not await self._fan_out(session, await self._issued(session, prompts, upto=prompt)):
             return False
         await move_prompt(self._store, prompt.id, PromptState.POSTING, PromptEvent.POSTED, at=self._clock())
         return True
@@ -264,36 +273,30 @@ class Engine:
         self._ended[session.id].set()
         return True
 
-    # -- channels joining a session under way ------------------------------------------------------
+    # -- a channel added by the engine itself (the web page) ---------------------------------------
 
-    async def attach_channel(self, session_id: int, channel: ChannelRef) -> None:
-        """Add ``channel`` to an active session and catch it up: the opening and every prompt
-        already out are delivered there (through the ledger: exactly once, like any post).
+    async def attach_channel(self, session_id: int, channel: ChannelRef) -> bool:
+        """Make ``channel`` one of an active session's channels and catch it up, as ``/popup join``
+        does (the store's :meth:`~sessions.store.Store.attach_channel`, then :meth:`channel_joined`).
 
-        Minimal here (the web page is its one user); multi-channel sessions (issue 13) bring the
-        full entry point, to which this is meant to be re-pointed.
+        True when the channel has everything the session has posted so far (or the session has
+        ended: nothing to add); False when the catch-up goes on later. Raises :class:`ChannelBusy`
+        when another running session holds the channel.
         """
-        store = self._store
-        if not isinstance(store, ChannelAttachments):
-            raise TypeError(f"{type(store).__name__} cannot add channels to a session")
-        async with self._locks[session_id]:
-            session = await store.get_session(session_id)
-            if session is None or session.state.is_terminal:
-                return
-            if channel not in session.channels:
-                await store.add_session_channel(session_id, channel)
-                session = await store.get_session(session_id)
-                assert session is not None
-            if session.state is SessionState.SCHEDULED:
-                return  # open_session delivers the opening to every channel, this one included
-            prompts = await store.prompts(session_id)
-            await self._ledger.deliver(session, "opening", compose.opening(session, prompts))
-            for prompt in prompts:
-                if prompt.state is PromptState.POSTED:
-                    content = compose.prompt(session, prompt, len(prompts))
-                    await self._ledger.deliver(
-                        session, f"prompt:{prompt.position}", content, prompt_id=prompt.id, thread=True
-                    )
+        session = await self._store.get_session(session_id)
+        if session is None or session.state.is_terminal:
+            return True
+        if channel not in session.channels:
+            name = await self.channel_name(channel)
+            holder = await self._store.attach_channel(session_id, channel, name=name)
+            if holder is not None:
+                raise ChannelBusy(
+                    f"{channel.platform} channel {channel.channel_id} is already in session #{holder}, "
+                    f"which is still running: it cannot join session #{session_id}"
+                )
+        if session.state is SessionState.SCHEDULED:
+            return True  # open_session posts the opening in every channel, this one included
+        return await self.channel_joined(session_id, channel)
 
     async def _attach_web(self, session_id: int) -> None:
         if self._web is not None:
@@ -310,8 +313,21 @@ class Engine:
         return True
 
     async def _post_recap(self, session: SessionRecord) -> bool:
-        if await self._ledger.posted_everywhere(session, "recap"):
-            return True  # a restart between posting the recap and recording the close
+        behind = set(session.channels) - await self._ledger.posted_in(session, "recap")
+        if len(behind) < len(set(session.channels)):
+            # A restart between posting the recap and recording the close: the channels that
+            # have not got it yet catch up on their own.
+            for channel in behind:
+                self._catch_up_later(session.id, channel, 0)
+            return True
+        recap = await self._recap_message(session)
+        prompts = await self._store.prompts(session.id)
+        return await self._fan_out(session, await self._issued(session, prompts, recap=recap))
+
+    async def _recap_message(self, session: SessionRecord) -> Message:
+        message = self._recaps.get(session.id)
+        if message is not None:
+            return message
         recap = await self._build_recap(self._store, session)
         message = recap.message
         if recap.attachments:
@@ -321,7 +337,132 @@ class Engine:
                 sections=message.sections,
                 attachments=message.attachments + recap.attachments,
             )
-        return await self._ledger.deliver(session, "recap", message)
+        self._recaps[session.id] = message
+        return message
+
+    # -- every channel gets the whole day ---------------------------------------------------------
+
+    def _opening(self, session: SessionRecord, prompts: Sequence[PromptRecord]) -> list[Outgoing]:
+        return [Outgoing(key="opening", content=compose.opening(session, prompts))]
+
+    async def _issued(
+        self,
+        session: SessionRecord,
+        prompts: Sequence[PromptRecord],
+        *,
+        upto: PromptRecord | None = None,
+        recap: Message | None = None,
+    ) -> list[Outgoing]:
+        """What every channel of the session should have, in order: the opening, each prompt under
+        way or out (up to ``upto``, which is going out now), and the ``recap`` when it is."""
+        outbox = self._opening(session, prompts)
+        for prompt in prompts:
+            if upto is not None and prompt.position > upto.position:
+                break
+            if prompt.id == (upto.id if upto else None) or prompt.state in (PromptState.POSTING, PromptState.POSTED):
+                outbox.append(
+                    Outgoing(
+                        key=f"prompt:{prompt.position}",
+                        content=compose.prompt(session, prompt, len(prompts)),
+                        prompt_id=prompt.id,
+                        thread=True,
+                    )
+                )
+        if recap is not None:
+            outbox.append(Outgoing(key="recap", content=recap))
+        return outbox
+
+    async def _fan_out(self, session: SessionRecord, outbox: Sequence[Outgoing]) -> bool:
+        """Every channel brought up to the end of ``outbox`` at once. True when at least one channel
+        has all of it: the step is done, and a channel that could not take it catches up on its own
+        (the organiser is told once). False when no channel could: the whole step is tried again."""
+        delivery = await self._ledger.fan_out(session, outbox)
+        if not delivery.complete:
+            return False
+        for channel in delivery.behind:
+            self._catch_up_later(session.id, channel, 0)
+            await self._tell_outage(session, channel, delivery.complete)
+        return True
+
+    def _catch_up_later(self, session_id: int, channel: ChannelRef, attempt: int) -> None:
+        delays = self._settings.retry_delays
+        when = self._clock() + timedelta(seconds=delays[min(attempt, len(delays) - 1)])
+        job = f"catchup:{session_id}:{channel.platform}:{channel.channel_id}"
+        self._wakeups.at(job, when, self.catch_up, session_id, channel, attempt + 1)
+
+    async def catch_up(self, session_id: int, channel: ChannelRef, attempt: int = 0) -> bool:
+        """Post in ``channel`` what the session has posted elsewhere and it lacks, in order; True
+        when it has everything. Tried again later while it cannot (up to the configured attempts)."""
+        session = await self._store.get_session(session_id)
+        if session is None or channel not in session.channels or session.state in _GONE:
+            return True
+        prompts = await self._store.prompts(session_id)
+        recap = await self._recap_message(session) if session.state is SessionState.CLOSED else None
+        delivery = await self._ledger.fan_out(session, await self._issued(session, prompts, recap=recap), [channel])
+        if not delivery.behind:
+            return True
+        if attempt < self._settings.catch_up_attempts:
+            self._catch_up_later(session_id, channel, attempt)
+        else:
+            _log.warning(
+                "session %d: giving up on %s channel %s for now (tried %d times); it is tried again with the next post",
+                session_id, channel.platform, channel.channel_id, attempt,
+            )
+        return False
+
+    async def _tell_outage(self, session: SessionRecord, channel: ChannelRef, healthy: Sequence[ChannelRef]) -> None:
+        """Tell the organiser once (in the session's first channel, or the first that works) that
+        ``channel`` cannot be posted in; the ledger keeps it to one notice per channel and session."""
+        if (session.id, channel) in self._told:
+            return
+        self._told.add((session.id, channel))
+        target = session.channel if session.channel in healthy else healthy[0]
+        names = {c.channel: c.name for c in await self._store.session_channels(session.id)}
+        notice = Outgoing(
+            key=f"notice:outage:{channel.platform}:{channel.channel_id}",
+            content=compose.outage(session, channel, names.get(channel)),
+        )
+        await self._ledger.fan_out(session, [notice], [target])
+
+    async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
+        self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
+        return await self.catch_up(session_id, channel)
+
+    def channel_left(self, session_id: int, channel: ChannelRef) -> None:
+        self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
+
+    def reaches(self, channel: ChannelRef) -> bool:
+        return channel.platform in self._ports
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        port = self._ports.get(channel.platform)
+        if not isinstance(port, NamesChannels):
+            return None
+        try:
+            return await port.channel_name(channel)
+        except Exception:  # a name is a nicety: never let it stop a join
+            _log.warning("no name for %s channel %s", channel.platform, channel.channel_id, exc_info=True)
+            return None
+
+    # -- the mid-day pulse --------------------------------------------------------------------------
+
+    async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
+        """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
+        async with self._locks[session_id]:
+            session = await self._store.get_session(session_id)
+            if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
+                return
+            if await self._ledger.posted_in(session, "pulse"):
+                return  # out already (a restart, a duplicate wake-up)
+            if self._clock() - session.pulse_at > self._settings.late_grace:
+                _log.info("session %d: the pulse fell due while the bot was away; skipped", session_id)
+                return
+            prompts = await self._store.prompts(session_id)
+            digest = await pulse_digest(self._store, session)
+            outbox = [*await self._issued(session, prompts), Outgoing(key="pulse", content=digest)]
+            if await self._fan_out(session, outbox) or attempt + 1 >= len(self._settings.retry_delays):
+                return
+        self._retry_later(f"pulse:{session_id}", attempt, self.post_pulse, session_id, attempt + 1)
 
     async def _drop_pending(self, session_id: int) -> None:
         """Prompts not yet due when a session ends early will not be posted."""

@@ -135,15 +135,6 @@ class WebStore(Protocol):
         ...
 
 
-@runtime_checkable
-class ChannelAttachments(Protocol):
-    """A store that can add a channel to a session after it started (see Engine.attach_channel)."""
-
-    async def add_session_channel(self, session_id: int, channel: ChannelRef) -> bool:
-        """Add ``channel`` to the session; False if it was already one of its channels."""
-        ...
-
-
 def author_key(member: Member) -> str:
     """How a member is named in what the web keeps (who saved a version, who made a plan)."""
     return f"{member.platform}:{member.user_id}"

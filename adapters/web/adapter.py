@@ -58,6 +58,10 @@ class WebAdapter:
     def page_url(self, session_id: int) -> str:
         return self.ctx.page_url(session_id)
 
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """What the recap and ``status`` call a page: "the session's page on the web"."""
+        return "the session's page" if channel.platform == WEB_PLATFORM else None
+
     async def sign_in_link(self, member: Member) -> str:
         token = new_sign_in_token()
         expires = self.ctx.now() + timedelta(seconds=self.settings.sign_in_ttl_seconds)

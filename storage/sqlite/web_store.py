@@ -13,7 +13,6 @@ from datetime import datetime
 
 import aiosqlite
 
-from sessions.model import ChannelRef
 from sessions.records import ReplyRecord
 from sessions.web import ArticleVersion, ChannelCount, StoredPlan, WebPost
 from storage.sqlite.connections import fetch_all, fetch_one
@@ -26,21 +25,10 @@ _VERSION_COLUMNS = "id, session_id, markdown, saved_by, saved_at, published_at"
 
 
 class WebStoreMethods:
-    """:class:`sessions.web.WebStore` and :class:`sessions.web.ChannelAttachments` for SqliteStore."""
+    """:class:`sessions.web.WebStore` for SqliteStore."""
 
     _writer: Writer
     _read: aiosqlite.Connection
-
-    # -- channels ----------------------------------------------------------------------------
-
-    async def add_session_channel(self, session_id: int, channel: ChannelRef) -> bool:
-        rows = await self._writer.statement(
-            "INSERT INTO session_channels (session_id, position, platform, channel_id) "
-            "SELECT ?, coalesce(max(position), -1) + 1, ?, ? FROM session_channels WHERE session_id = ? "
-            "ON CONFLICT DO NOTHING RETURNING session_id",
-            (session_id, channel.platform, channel.channel_id, session_id),
-        )
-        return len(rows) == 1
 
     # -- the pages' posts ----------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ web adapter serving on 127.0.0.1 (a port of its own); and browsers that talk to 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from sessions.plan_book import PlanBook
 from sessions.plans import Plan
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
-from tests.support import RecordingPort, member, offset_plan
+from tests.support import RecordingPort, eventually, member, offset_plan
 
 SECRET = "a-test-secret-of-enough-length"
 ORGANISER = member("org", "Olga", is_admin=False)
@@ -58,12 +57,12 @@ class WebRig:
 
     async def prompt_on_page(self, session_id: int, count: int) -> None:
         """Wait until the page has ``count`` prompts (the first is due at once, but posted by a wake-up)."""
-        for _ in range(500):
+
+        async def there() -> bool:
             posts = await self.store.web_posts(f"s{session_id}")
-            if sum(1 for p in posts if p.thread_id) >= count:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"the page of session {session_id} did not get {count} prompts")
+            return sum(1 for p in posts if p.thread_id) >= count
+
+        await eventually(there, what=f"{count} prompts on the page of session {session_id}")
 
 
 async def open_web_rig(tmp_path: Path, plans: list[Plan], **limits: Any) -> WebRig:

@@ -9,10 +9,8 @@ each page is saved there at phone and desktop sizes.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from tests.faults.process import free_port
+from tests.config_files import plan, write_config
+from tests.process import PopupProcess, free_port
 from tests.recap.test_browser import ARGS, _chromium
+from tests.support import eventually
 
 if TYPE_CHECKING:
     from playwright.async_api import ViewportSize
@@ -30,112 +30,51 @@ SECRET = "an-e2e-web-secret-0123456789"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
-CONFIG = """
-[storage]
-path = "popup.db"
-[session]
-timezone = "Europe/Amsterdam"
-default_plan = "day"
-[[plans]]
-name = "day"
-title = "Who makes learning culture?"
-intro = "A day of small questions about how we learn from each other."
-recap_at = "+2h"
-  [[plans.prompts]]
-  at = "+0s"
-  text = "What did you learn from a colleague this month?"
-  [[plans.prompts]]
-  at = "+1h"
-  text = "Where does learning get stuck in our team?"
-[console]
-enabled = true
-[web]
-enabled = true
-host = "127.0.0.1"
-port = {port}
-"""
+DAY = plan(
+    "day",
+    "+2h",
+    ("+0s", "What did you learn from a colleague this month?"),
+    ("+1h", "Where does learning get stuck in our team?"),
+    title="Who makes learning culture?",
+    intro="A day of small questions about how we learn from each other.",
+)
 
 
-class ConsolePopup:
-    """``popup run`` with the console as its chat: lines typed on its stdin, its answers read from stdout."""
+class WebPopup(PopupProcess):
+    """``popup run`` with the console as its chat and the web side on a free port."""
 
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
-        self.config = folder / "config.toml"
-        self.config.write_text(CONFIG.replace("{port}", str(self.port)), encoding="utf-8")
-        self.out = ""
-        self.err = ""
-        self.proc: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
+        config = write_config(
+            folder,
+            session={"timezone": "Europe/Amsterdam"},
+            plans=[DAY],
+            console={"enabled": True},
+            web={"enabled": True, "host": "127.0.0.1", "port": self.port},
+        )
+        super().__init__(config, {"POPUP_WEB_SECRET": SECRET})
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
-        env = {**os.environ, "POPUP_WEB_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "run",
-            "--config",
-            str(self.config),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        assert self.proc.stderr is not None
-        self._readers = [
-            asyncio.create_task(self._read(self.proc.stdout, "out")),
-            asyncio.create_task(self._read(self.proc.stderr, "err")),
-        ]
-        await self.wait_for(lambda: "popup is ready" in self.err, "popup to be ready")
-
-    async def _read(self, stream: asyncio.StreamReader, into: str) -> None:
-        while line := await stream.readline():
-            setattr(self, into, getattr(self, into) + line.decode("utf-8", "replace"))
-
-    async def type(self, line: str) -> None:
-        assert self.proc is not None
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        await self.proc.stdin.drain()
-
-    async def wait_for(self, check: Any, what: str, within: float = 30.0) -> None:
-        async with asyncio.timeout(within):
-            while not check():
-                if self.proc is not None and self.proc.returncode is not None:
-                    raise AssertionError(f"popup exited while waiting for {what}:\n{self.err[-3000:]}")
-                await asyncio.sleep(0.05)
-
     async def answer_with(self, pattern: str) -> str:
+        """The first group of ``pattern`` in what popup answered on the console, once it is there."""
         regex = re.compile(pattern)
-        await self.wait_for(lambda: regex.search(self.out), f"output matching {pattern}")
+        await eventually(lambda: regex.search(self.out) is not None, what=f"an answer matching {pattern}")
         found = regex.search(self.out)
         assert found is not None
         return found[1]
 
-    async def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
-        code = await asyncio.wait_for(self.proc.wait(), 30)
-        for reader in self._readers:
-            await reader
-        return code
-
 
 @pytest.fixture
-async def popup(tmp_path: Path) -> AsyncIterator[ConsolePopup]:
-    process = ConsolePopup(tmp_path)
+async def popup(tmp_path: Path) -> AsyncIterator[WebPopup]:
+    process = WebPopup(tmp_path)
     await process.start()
     try:
         yield process
     finally:
-        assert await process.stop() == 0, process.err[-3000:]
+        assert await process.stop() == 0, process.stderr[-3000:]
 
 
 class Shots:
@@ -174,7 +113,7 @@ def watch(page: Any, problems: list[str]) -> None:
 
 @pytest.mark.browser
 @pytest.mark.e2e
-async def test_participants_and_the_organiser_in_chromium(popup: ConsolePopup) -> None:
+async def test_participants_and_the_organiser_in_chromium(popup: WebPopup) -> None:
     executable = _chromium()
     from playwright.async_api import async_playwright, expect
 

@@ -7,13 +7,16 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 from adapters.web.articles import published_export
-from sessions.model import Member
+from sessions.errors import ChannelBusy
+from sessions.model import ChannelRef, CommandInvoked, Member
 from sessions.recap.exports import export
 from sessions.records import PromptState, SessionState
 from sessions.wakeups import utc_now
-from tests.support import member
-from tests.web.conftest import ORGANISER, Browser, Browsers, WebRig
+from tests.support import eventually, make_rig, member, offset_plan
+from tests.web.conftest import ORGANISER, Browser, Browsers, WebRig, open_web_rig
 
 _LINK = re.compile(r"(http://\S+/signin/\S+)")
 
@@ -67,8 +70,6 @@ async def test_an_expired_link_does_not_sign_in(rig: WebRig, browsers: Browsers)
 
 
 async def test_without_the_web_the_word_says_so(tmp_path: Path) -> None:
-    from tests.support import make_rig, offset_plan
-
     plain = await make_rig(tmp_path / "plain.db", [offset_plan()])
     try:
         assert "not switched on" in await plain.command("web")
@@ -199,3 +200,52 @@ async def test_attaching_the_page_again_posts_nothing_twice(rig: WebRig) -> None
     assert [c.platform for c in session.channels] == ["fake", "web"]
     posts = await rig.store.web_posts(f"s{session_id}")
     assert [p.thread_id is not None for p in posts] == [False, True]  # opening and prompt 1, once each
+
+
+async def test_the_page_is_a_named_channel_of_the_session_in_status(rig: WebRig) -> None:
+    session_id, _ = await rig.start_session()
+    [home, page] = await rig.store.session_channels(session_id)
+    assert home.channel == rig.channel
+    assert (page.channel, page.name, page.joined_by) == (rig.web.channel_for(session_id), "the session's page", None)
+    status = await rig.command("status")
+    assert "the session's page on the web" in status
+
+
+async def test_a_channel_in_another_running_session_is_refused(rig: WebRig) -> None:
+    first, _ = await rig.start_session()
+    elsewhere = ChannelRef(platform="fake", channel_id="C2")
+    await rig.engine.on_command(CommandInvoked(channel=elsewhere, member=ORGANISER, name="start", at=utc_now()))
+    [second] = [s.id for s in await rig.store.list_sessions() if s.id != first]
+    with pytest.raises(ChannelBusy, match=f"already in session #{first}"):
+        await rig.engine.attach_channel(second, rig.channel)
+    session = await rig.store.get_session(second)
+    assert session is not None
+    assert rig.channel not in session.channels
+
+
+async def test_a_session_begun_before_the_web_was_on_gets_its_page_on_resume(tmp_path: Path) -> None:
+    plans = [offset_plan("day", prompts=("+0s", "+1h"), recap="+2h")]
+    plain = await make_rig(tmp_path / "popup.db", plans)
+    try:
+        await plain.command("start")
+        [session] = await plain.store.list_sessions()
+
+        async def first_prompt_out() -> bool:
+            return (await plain.store.prompts(session.id))[0].state is PromptState.POSTED
+
+        await eventually(first_prompt_out, what="the first prompt in the chat")
+    finally:
+        await plain.close()
+    rig = await open_web_rig(tmp_path, plans)
+    try:
+        await rig.prompt_on_page(session.id, 1)  # caught up: the opening, then the prompt already out
+        posts = await rig.store.web_posts(f"s{session.id}")
+        assert [p.thread_id is not None for p in posts] == [False, True]
+        resumed = await rig.store.get_session(session.id)
+        assert resumed is not None
+        assert [c.platform for c in resumed.channels] == ["fake", "web"]
+        assert rig.chat.posts == []  # the chat had both already: nothing posted there twice
+    finally:
+        await rig.engine.stop()
+        await rig.web.stop()
+        await rig.store.close()

@@ -9,7 +9,7 @@ import re
 import aiohttp
 
 from sessions.records import SessionState
-from tests.support import wait_for
+from tests.support import eventually
 from tests.web.conftest import Browsers, WebRig
 
 
@@ -78,11 +78,12 @@ async def test_the_live_stream_brings_another_browsers_answer(rig: WebRig, brows
                     frames.append((event, json.loads(line[6:])))
 
     listener = asyncio.create_task(listen())
-    await wait_for(lambda: rig.web.ctx.hub.listeners(f"s{url.split('/s/')[1].split('.')[0]}") == 1)
+    channel_id = f"s{url.split('/s/')[1].split('.')[0]}"
+    await eventually(lambda: rig.web.ctx.hub.listeners(channel_id) == 1, what="the page to listen")
     await ann.post(
         url + "/answer", {"thread": thread_of(page), "name": "Ann <b>", "text": "Hi <script>", "consent": "yes"}
     )
-    await wait_for(lambda: any(kind == "reply" for kind, _ in frames))
+    await eventually(lambda: any(kind == "reply" for kind, _ in frames), what="the reply on the live page")
     listener.cancel()
     _kind, data = next(f for f in frames if f[0] == "reply")
     assert "Hi &lt;script&gt;" in data["html"]
