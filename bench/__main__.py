@@ -26,6 +26,7 @@ ORDER = (
     "story",
     "many_channels",
     "many_sessions",
+    "web",
 )
 TIMEOUT = 300  # per benchmark, seconds
 
@@ -93,6 +94,13 @@ def _sessions(r: dict[str, Any]) -> str:
     return f"many: lateness p99 {r['p99_ms']:.0f} ms, resume {r['resume_s']:.2f} s, {r['peak_rss_mb']:.0f} MB"
 
 
+def _web(r: dict[str, Any]) -> str:
+    return (
+        f"web GET p99 {r['get_p99_ms']:.0f} ms, POST p99 {r['post_p99_ms']:.0f} ms, "
+        f"fan-out {r['fan_out_s'] * 1000:.0f} ms to {r['live']}, {r['rss_mb']:.0f} MB"
+    )
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -103,6 +111,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "story": ("story", _story),
     "many_channels": ("channels", _channels),
     "many_sessions": ("many", _sessions),
+    "web": ("web", _web),
 }
 
 

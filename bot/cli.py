@@ -198,6 +198,7 @@ def _writing(out: Path) -> Iterator[None]:
 async def _export(
     db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool, model: ProseModel | None = None
 ) -> int:
+    from adapters.web.articles import published_export
     from sessions.recap.exports import export
     from storage.sqlite import SqliteStore
 
@@ -206,11 +207,19 @@ async def _export(
         session = await store.get_session(session_id)
         if session is None:
             raise ConfigError(f"session {session_id}: no such session in {db_path} (see: popup sessions)")
+        # Once an organiser has published the article on the web, that is the article.
+        published = await published_export(store, session, fmt)
         if out is None:
-            await export(store, session, fmt, sys.stdout, model=model)
+            if published is not None:
+                sys.stdout.write(published)
+            else:
+                await export(store, session, fmt, sys.stdout, model=model)
         else:
             with _writing(out), private_text(out, replace=force, newline="") as sink:
-                await export(store, session, fmt, sink, model=model)
+                if published is not None:
+                    sink.write(published)
+                else:
+                    await export(store, session, fmt, sink, model=model)
     finally:
         await store.close()
     return 0

@@ -21,7 +21,7 @@ _REF_FORMS = (
     re.compile(r"(console):(\S+)"),
 )
 
-_PLATFORM_NAMES = {"slack": "Slack", "discord": "Discord", "console": "the console"}
+_PLATFORM_NAMES = {"slack": "Slack", "discord": "Discord", "console": "the console", "web": "the web"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

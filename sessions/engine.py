@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessions import compose
 from sessions.commands.handlers import CommandHandlers
+from sessions.errors import ChannelBusy
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger, Outgoing
 from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
@@ -32,6 +33,7 @@ from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
 from sessions.store import Store
 from sessions.threads import ThreadIndex
 from sessions.wakeups import Clock, WakeupScheduler, finish_or_cancel
+from sessions.web import WebOutlet
 
 if TYPE_CHECKING:
     # The recap pulls in jinja2 and Pillow (~0.1 s): loaded on the first recap, not at start-up.
@@ -63,12 +65,13 @@ class Engine:
         *,
         store: Store,
         ports: Mapping[str, ChatPort],
-        plans: Sequence[Plan],
+        plans: Sequence[Plan] | Mapping[str, Plan],
         settings: EngineSettings,
         wakeups: WakeupScheduler,
         clock: Clock,
         recap: RecapBuilder = build_recap,
         retention: RetentionPolicy = DEFAULT_RETENTION,
+        web: WebOutlet | None = None,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -77,6 +80,7 @@ class Engine:
         self._build_recap = recap
         self._wakeups = wakeups
         self._retention = retention
+        self._web = web
         # A lock lives while a step of its session holds or awaits it, so a long-running bot does
         # not keep one for every session it ever ran.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -87,9 +91,9 @@ class Engine:
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
         self._inbound = Inbound(store=store, threads=self._threads)
-        self._commands = CommandHandlers(
-            store=store, plans={plan.name: plan for plan in plans}, settings=settings, clock=clock, control=self
-        )
+        # A mapping is taken as it is, so plans added later (made on the web) can be started too.
+        book = plans if isinstance(plans, Mapping) else {plan.name: plan for plan in plans}
+        self._commands = CommandHandlers(store=store, plans=book, settings=settings, clock=clock, control=self, web=web)
 
     # -- the two doors of EventHandler ---------------------------------------------------------
 
@@ -145,6 +149,7 @@ class Engine:
 
     async def _resume(self, session: SessionRecord) -> None:
         _log.info("resuming session %d (%s)", session.id, session.state.value)
+        await self._attach_web(session.id)  # also for a session that began before the web was on
         if session.state is SessionState.SCHEDULED:
             await self.open_session(session.id)
             return
@@ -209,6 +214,7 @@ class Engine:
 
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
+        await self._attach_web(session_id)
         async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.SCHEDULED:
@@ -292,6 +298,35 @@ class Engine:
             await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
         self._ended[session.id].set()
         return True
+
+    # -- a channel added by the engine itself (the web page) ---------------------------------------
+
+    async def attach_channel(self, session_id: int, channel: ChannelRef) -> bool:
+        """Make ``channel`` one of an active session's channels and catch it up, as ``/popup join``
+        does (the store's :meth:`~sessions.store.Store.attach_channel`, then :meth:`channel_joined`).
+
+        True when the channel has everything the session has posted so far (or the session has
+        ended: nothing to add); False when the catch-up goes on later. Raises :class:`ChannelBusy`
+        when another running session holds the channel.
+        """
+        session = await self._store.get_session(session_id)
+        if session is None or session.state.is_terminal:
+            return True
+        if channel not in session.channels:
+            name = await self.channel_name(channel)
+            holder = await self._store.attach_channel(session_id, channel, name=name)
+            if holder is not None:
+                raise ChannelBusy(
+                    f"{channel.platform} channel {channel.channel_id} is already in session #{holder}, "
+                    f"which is still running: it cannot join session #{session_id}"
+                )
+        if session.state is SessionState.SCHEDULED:
+            return True  # open_session posts the opening in every channel, this one included
+        return await self.channel_joined(session_id, channel)
+
+    async def _attach_web(self, session_id: int) -> None:
+        if self._web is not None:
+            await self.attach_channel(session_id, self._web.channel_for(session_id))
 
     async def _post_due_prompts(self, session: SessionRecord) -> bool:
         """The day's due prompts go out before its recap, also when an outage held them back."""

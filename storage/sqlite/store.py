@@ -58,6 +58,7 @@ from storage.sqlite.rows import (
     reply_row,
     ts,
 )
+from storage.sqlite.web_store import WebStoreMethods
 from storage.sqlite.writer import Params, Writer
 
 _log = logging.getLogger(__name__)
@@ -65,8 +66,11 @@ _log = logging.getLogger(__name__)
 _FETCH_BATCH = 2000
 
 
-class SqliteStore:
-    """:class:`sessions.store.Store` on one SQLite file. Open with :meth:`open`."""
+class SqliteStore(WebStoreMethods):
+    """:class:`sessions.store.Store` on one SQLite file. Open with :meth:`open`.
+
+    The web side's store (:class:`sessions.web.WebStore`) comes from :mod:`storage.sqlite.web_store`.
+    """
 
     def __init__(self, connections: Connections, path: str) -> None:
         self._db = connections.writer
