@@ -86,6 +86,7 @@ class Engine:
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._commands_running: set[asyncio.Task[CommandReply]] = set()
         self._recaps: dict[int, Message] = {}  # the recap as posted, for channels that get it late
         self._told: set[tuple[int, ChannelRef]] = set()  # outage notices already given
         self._threads = ThreadIndex(store)
@@ -98,7 +99,12 @@ class Engine:
     # -- the two doors of EventHandler ---------------------------------------------------------
 
     async def on_command(self, command: CommandInvoked) -> CommandReply:
-        return await self._commands.handle(command)
+        # A command's work is owned like a wake-up's (a stop posts the recap and closes the
+        # session): stop() lets it finish within its grace rather than leave it half done.
+        task = asyncio.create_task(self._commands.handle(command), name=f"command-{command.name}")
+        self._commands_running.add(task)
+        task.add_done_callback(self._commands_running.discard)
+        return await asyncio.shield(task)
 
     async def on_event(self, event: MessageEvent) -> None:
         await self._inbound.on_event(event)
@@ -118,6 +124,7 @@ class Engine:
 
         Cancelling loses nothing: every step resumes from the database at the next start.
         """
+        await finish_or_cancel(self._commands_running, grace)
         await self._wakeups.shutdown(grace)
         await finish_or_cancel(self._tasks, grace)
 

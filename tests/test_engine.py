@@ -17,7 +17,9 @@ from sessions.engine import Engine, EngineSettings
 from sessions.model import (
     ChannelRef,
     CommandInvoked,
+    Message,
     MessageRef,
+    Posted,
     ReactionChanged,
     ReplyDeleted,
     ReplyEdited,
@@ -484,3 +486,31 @@ async def test_resuming_reads_each_session_once_and_no_lock_outlives_its_session
     finally:
         await engine.stop()
         await counting.store.close()
+
+
+async def test_a_graceful_stop_lets_a_command_under_way_finish(rig: MakeRig, clock: FakeClock) -> None:
+    day = await rig([offset_plan(prompts=("+0s",), recap="+1h")])
+    await day.command("start")
+    await clock.advance(0)
+    posting, held = asyncio.Event(), asyncio.Event()
+    post = day.port.post
+
+    async def slow_recap(channel: ChannelRef, content: Message, *, key: str) -> Posted:
+        if key.endswith(":recap"):
+            posting.set()
+            await held.wait()  # the platform takes its time with the recap
+        return await post(channel, content, key=key)
+
+    day.port.post = slow_recap  # type: ignore[method-assign]
+    stop_command = asyncio.create_task(day.command("stop"))
+    await asyncio.wait_for(posting.wait(), 10)
+    shutdown = asyncio.create_task(day.engine.stop())
+    await asyncio.sleep(0.05)  # a turn of the loop for stop() to give up, were it not waiting
+    assert not shutdown.done()  # stop waits for the command under way ...
+    held.set()
+    await shutdown
+    assert "closed" in await stop_command
+    session = await day.store.get_session(1)
+    assert session is not None
+    assert session.state is SessionState.CLOSED  # ... so the day is closed, not left closing
+    assert day.port.sent() == ["opening", "prompt:1", "recap"]
