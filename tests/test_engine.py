@@ -505,7 +505,8 @@ async def test_a_graceful_stop_lets_a_command_under_way_finish(rig: MakeRig, clo
     stop_command = asyncio.create_task(day.command("stop"))
     await asyncio.wait_for(posting.wait(), 10)
     shutdown = asyncio.create_task(day.engine.stop())
-    await asyncio.sleep(0.05)  # a turn of the loop for stop() to give up, were it not waiting
+    for _ in range(50):  # turns of the loop (no time passes) for stop() to return, were it not waiting
+        await asyncio.sleep(0)
     assert not shutdown.done()  # stop waits for the command under way ...
     held.set()
     await shutdown
