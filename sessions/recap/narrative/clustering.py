@@ -20,7 +20,8 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import sub
+from math import acos
+from operator import mul, sub
 
 from sessions.recap.narrative.sparse import Dense, Sparse, inner, unit_mean, vector_sum
 
@@ -81,24 +82,89 @@ def _seeds(vectors: Sequence[Sparse], width: int, k: int, rng: random.Random) ->
     return [s.dense(width) for s in seeds], similarity
 
 
+class _Centroids:
+    """k centroids as k-means moves them.
+
+    Each is kept as the sum of its members and that sum's length, so a vector that changes cluster
+    costs its own features rather than a new mean over the cluster. A seed, and a cluster that
+    lost every member (it keeps its last centroid), is *stale*: its sum is not its members'. How
+    far each centroid has moved in all (an angle) is its ``drift``; ``drift_most`` adds up, pass
+    by pass, the farthest any centroid moved.
+    """
+
+    def __init__(self, vectors: Sequence[Sparse], width: int, seeds: list[Dense]) -> None:
+        self.vectors, self.width = vectors, width
+        self.sums = seeds
+        self.norms = [math.sqrt(inner(c, c)) for c in seeds]
+        self.counts = [0] * len(seeds)
+        self.stale = [True] * len(seeds)
+        self.drift = [0.0] * len(seeds)
+        self.drift_most = 0.0
+
+    def follow(self, labels: Sequence[int], moves: Sequence[tuple[int, int, int]]) -> None:
+        """Move the centroids after a pass that made ``moves`` (vector, from, to)."""
+        sums, counts, stale = self.sums, self.counts, self.stale
+        for _, came_from, went_to in moves:
+            if came_from >= 0:
+                counts[came_from] -= 1
+            counts[went_to] += 1
+        touched = {c for _, came_from, went_to in moves for c in (came_from, went_to) if c >= 0}
+        before = {c: (sums[c][:], self.norms[c]) for c in touched}
+        afresh = {c for c in touched if stale[c] and counts[c]}
+        for i, came_from, went_to in moves:
+            v = self.vectors[i]
+            if came_from >= 0 and counts[came_from] and came_from not in afresh:
+                total = sums[came_from]
+                for f, w in zip(v.ids, v.weights, strict=True):
+                    total[f] -= w
+            if went_to not in afresh:
+                total = sums[went_to]
+                for f, w in zip(v.ids, v.weights, strict=True):
+                    total[f] += w
+        for c in afresh:
+            sums[c] = vector_sum((v for v, label in zip(self.vectors, labels, strict=True) if label == c), self.width)
+            stale[c] = False
+        most = 0.0
+        for c in touched:
+            if not counts[c]:
+                stale[c] = True  # it keeps its last centroid
+                continue
+            self.norms[c] = math.sqrt(inner(sums[c], sums[c]))
+            old, old_norm = before[c]
+            shift = _angle(inner(old, sums[c]) / (old_norm * self.norms[c]))
+            self.drift[c] += shift
+            most = max(most, shift)
+        self.drift_most += most
+
+    def score(self) -> float:
+        """The members' total similarity to their centroids: a cluster's is the length of its sum."""
+        return sum(norm for norm, count in zip(self.norms, self.counts, strict=True) if count)
+
+    def units(self) -> list[Dense]:
+        return [[w / norm for w in c] for c, norm in zip(self.sums, self.norms, strict=True)]
+
+
 def _lloyd(
     vectors: Sequence[Sparse], width: int, seeds: list[Dense], seed_similarity: list[list[float]]
-) -> tuple[list[int], list[Dense]]:
+) -> tuple[list[int], list[Dense], float]:
     """Lloyd's passes from ``seeds`` until no vector changes cluster (at most :data:`ITERATIONS`):
-    the labels and the unit centroids.
+    the labels, the unit centroids and the members' total similarity to them.
 
-    Elkan's bounds, in angles (a metric on the sphere), skip most products: ``upper[i]`` is at
-    least the angle from vector ``i`` to its own centroid, ``lower[i][c]`` at most its angle to
-    centroid ``c`` (infinite for its own). When a centroid moves, the triangle inequality moves the
-    bounds by as much; a centroid whose lower bound clears the upper one cannot be nearer, and its
-    product is skipped. So the labels are exactly those of full passes: the bounds only decide
-    what need not be computed. A centroid is kept as the sum of its members (updated by the
-    vectors that move) and its length, so a pass costs in proportion to what changed.
+    Elkan's and Hamerly's bounds, in angles (a metric on the sphere), skip most products. For
+    vector ``i``: ``upper`` is at least its angle to its own centroid, ``lower[c]`` at most its
+    angle to centroid ``c`` (infinite for its own), ``floor`` at most its angle to any other.
+    When centroids move, the triangle inequality moves the bounds by as much (each bound is stored
+    against the drift at the time, so moving them costs nothing); a centroid whose lower bound
+    clears the upper one cannot be nearer, and its product is skipped. So the labels are exactly
+    those of full passes: the bounds only decide what need not be computed.
     """
-    k = len(seeds)
+    n = len(vectors)
+    weights = [v.weights for v in vectors]
+    takes = [v.take for v in vectors]
     labels: list[int] = []
-    upper: list[float] = []
-    lower: list[list[float]] = []
+    upper: list[float] = []  # + drift[own]
+    lower: list[list[float]] = []  # - drift[c]
+    floor: list[float] = []  # - drift_most
     for scores in zip(*seed_similarity, strict=True):
         best = max(scores)
         label = scores.index(best)
@@ -106,101 +172,55 @@ def _lloyd(
         upper.append(bounds[label])
         bounds[label] = math.inf
         lower.append(bounds)
+        floor.append(min(bounds))
         labels.append(label)
-    sums = seeds
-    norms = [math.sqrt(inner(c, c)) for c in sums]
-    counts = [0] * k
-    stale = [True] * k  # a seed, or an emptied cluster's last centroid: not the sum of its members
+    centroids = _Centroids(vectors, width, seeds)
+    sums, norms, drift = centroids.sums, centroids.norms, centroids.drift
     moves = [(i, -1, label) for i, label in enumerate(labels)]  # (vector, from, to)
     for _ in range(ITERATIONS - 1):
-        shifts = _follow(vectors, width, labels, moves, sums, norms, counts, stale)
-        if any(shifts):
-            upper = [u + shifts[label] for u, label in zip(upper, labels, strict=True)]
-            lower = [list(map(sub, bounds, shifts)) for bounds in lower]
+        centroids.follow(labels, moves)
+        drift_most = centroids.drift_most
         moves = []
-        for i, v in enumerate(vectors):
-            bounds = lower[i]
-            floor = min(bounds)
-            if upper[i] + _SLACK < floor:
-                continue
+        for i in range(n):
             own = labels[i]
-            own_score = v.dot(sums[own]) / norms[own]
-            reach = _angle(own_score) + _SLACK
-            upper[i] = reach - _SLACK
-            if reach < floor:
+            near = upper[i] + drift[own] + _SLACK
+            if near < floor[i] - drift_most:
                 continue
-            label, best = own, -math.inf
-            for c in range(k):
-                if c == own:
-                    score = own_score
-                elif bounds[c] > reach:
-                    continue  # cannot be nearer than its own centroid
-                else:
-                    score = v.dot(sums[c]) / norms[c]
-                    bounds[c] = _angle(score)
-                if score > best:  # the first of the most similar, as a full pass chooses
+            bounds = lower[i]
+            now = list(map(sub, bounds, drift))  # the lower bounds as they stand
+            least = min(now)
+            floor[i] = least + drift_most
+            if near < least:
+                continue
+            # Products written out (not Sparse.dot): this is the innermost loop of the story.
+            ws, take = weights[i], takes[i]
+            best = sum(map(mul, ws, take(sums[own]))) / norms[own]
+            angle = acos(best) if best < 1.0 else 0.0
+            upper[i] = angle - drift[own]
+            reach = angle + _SLACK
+            if reach < least:
+                continue
+            label = own
+            for c, bound in enumerate(now):
+                if bound > reach:
+                    continue  # cannot be nearer than its own centroid (nor can its own: infinite)
+                score = sum(map(mul, ws, take(sums[c]))) / norms[c]
+                now[c] = acos(score) if score < 1.0 else 0.0
+                bounds[c] = now[c] + drift[c]
+                if score > best or (score == best and c < label):  # the first of the most similar
                     label, best = c, score
             if label != own:
-                bounds[own] = upper[i]
-                bounds[label] = math.inf
-                upper[i] = _angle(best)
+                now[own], now[label] = angle, math.inf
+                bounds[own], bounds[label] = angle + drift[own], math.inf
+                upper[i] = (acos(best) if best < 1.0 else 0.0) - drift[label]
                 labels[i] = label
                 moves.append((i, own, label))
+            floor[i] = min(now) + drift_most
         if not moves:
-            return labels, _units(sums, norms)
-    _follow(vectors, width, labels, moves, sums, norms, counts, stale)
-    return labels, _units(sums, norms)
-
-
-def _units(sums: Sequence[Dense], norms: Sequence[float]) -> list[Dense]:
-    return [[w / norm for w in c] if norm else c for c, norm in zip(sums, norms, strict=True)]
-
-
-def _follow(
-    vectors: Sequence[Sparse],
-    width: int,
-    labels: Sequence[int],
-    moves: Sequence[tuple[int, int, int]],
-    sums: list[Dense],
-    norms: list[float],
-    counts: list[int],
-    stale: list[bool],
-) -> list[float]:
-    """Move the centroids after a pass that made ``moves``; how far each moved (an angle).
-
-    A centroid that loses every member stays where it was (and is marked stale); one that was
-    stale is summed afresh from its members; any other takes the moves in and out.
-    """
-    for _, came_from, went_to in moves:
-        if came_from >= 0:
-            counts[came_from] -= 1
-        counts[went_to] += 1
-    touched = {c for _, came_from, went_to in moves for c in (came_from, went_to) if c >= 0}
-    before = {c: (sums[c][:], norms[c]) for c in touched}
-    afresh = {c for c in touched if stale[c] and counts[c]}
-    for i, came_from, went_to in moves:
-        v = vectors[i]
-        if came_from >= 0 and counts[came_from] and came_from not in afresh:
-            total = sums[came_from]
-            for f, w in zip(v.ids, v.weights, strict=True):
-                total[f] -= w
-        if went_to not in afresh:
-            total = sums[went_to]
-            for f, w in zip(v.ids, v.weights, strict=True):
-                total[f] += w
-    if afresh:
-        for c in afresh:
-            sums[c] = vector_sum((v for v, label in zip(vectors, labels, strict=True) if label == c), width)
-            stale[c] = False
-    shifts = [0.0] * len(sums)
-    for c in touched:
-        if not counts[c]:
-            stale[c] = True
-            continue
-        norms[c] = math.sqrt(inner(sums[c], sums[c]))
-        old, old_norm = before[c]
-        shifts[c] = _angle(inner(old, sums[c]) / (old_norm * norms[c]))
-    return shifts
+            break
+    else:
+        centroids.follow(labels, moves)
+    return labels, centroids.units(), centroids.score()
 
 
 def kmeans(vectors: Sequence[Sparse], width: int, k: int, seed: int = 0) -> tuple[list[int], list[Dense], float]:
@@ -208,8 +228,7 @@ def kmeans(vectors: Sequence[Sparse], width: int, k: int, seed: int = 0) -> tupl
     rng = random.Random(seed)
     best: tuple[list[int], list[Dense], float] | None = None
     for _ in range(RESTARTS):
-        labels, centroids = _lloyd(vectors, width, *_seeds(vectors, width, k, rng))
-        score = sum(v.dot(centroids[label]) for v, label in zip(vectors, labels, strict=True))
+        labels, centroids, score = _lloyd(vectors, width, *_seeds(vectors, width, k, rng))
         if best is None or score > best[2] + 1e-9:
             best = (labels, centroids, score)
     assert best is not None

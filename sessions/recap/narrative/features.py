@@ -149,12 +149,12 @@ def vectorise(texts: Sequence[str]) -> Vectors:
     stop = stopwords()
     # A day's replies repeat their words: each distinct word is folded, stemmed and looked up once.
     known: dict[str, _Word] = {}
-    occurrences: Counter[str] = Counter()
+    everything: list[str] = []
     per_reply: list[tuple[set[str], set[str]]] = []
     df: Counter[str] = Counter()
     for text in texts:
         raws = _WORD.findall(_unquoted(text))
-        occurrences.update(raws)
+        everything += raws
         concepts: set[str] = set()
         stems: set[str] = set()
         for raw in set(raws):
@@ -166,7 +166,7 @@ def vectorise(texts: Sequence[str]) -> Vectors:
         df.update(stems)
         per_reply.append((concepts, stems))
     words: dict[str, Counter[str]] = {}  # stem -> its tokens, counted
-    for raw, count in occurrences.items():
+    for raw, count in Counter(everything).items():
         for token, s in known[raw].tokens:
             words.setdefault(s, Counter())[token] += count
     n = len(texts)
@@ -185,8 +185,12 @@ def vectorise(texts: Sequence[str]) -> Vectors:
         if concepts:
             weight = CONCEPT_WEIGHT / math.sqrt(len(concepts))
             kept += [(concept_ids[key], weight) for key in concepts]
+        if not kept:
+            rows.append(_EMPTY)
+            continue
         kept.sort()
-        total = math.sqrt(sum([w * w for _, w in kept]))
-        rows.append(Sparse.of([(i, w / total) for i, w in kept]) if total else _EMPTY)
+        present, weights = zip(*kept, strict=True)
+        total = math.sqrt(sum([w * w for w in weights]))
+        rows.append(Sparse.ascending(present, tuple([w / total for w in weights])))
     surface = {"w:" + s: max(seen, key=lambda t: (seen[t], -len(t), t)) for s, seen in words.items() if s in idf}
     return Vectors(rows=tuple(rows), features=features, surface=surface)

@@ -40,9 +40,11 @@ class Sparse:
     @classmethod
     def of(cls, entries: Iterable[tuple[int, float]]) -> Sparse:
         ordered = sorted(entries)
-        if not ordered:
-            return cls((), (), _taker(()))
-        ids, weights = zip(*ordered, strict=True)
+        return cls.ascending(tuple(i for i, _ in ordered), tuple(w for _, w in ordered))
+
+    @classmethod
+    def ascending(cls, ids: tuple[int, ...], weights: tuple[float, ...]) -> Sparse:
+        """From ids already ascending, and their weights."""
         return cls(ids, weights, _taker(ids))
 
     def __bool__(self) -> bool:
