@@ -3,15 +3,17 @@
 Pure Python: a day's replies are a few thousand short vectors at most (the article's sample), so
 no numerical library is needed, and none is installed for it. The vectors are sparse and the
 centroids dense (:mod:`.sparse`), so each product is one C-level sum. Costs, for ``n`` vectors and
-``k`` centroids: a pass of k-means is at most ``n * k`` products, and Hamerly's bounds (see
-:func:`_lloyd`) skip those of the vectors that cannot change cluster, which after the first passes
-is most of them; k is chosen on at most :data:`CHOOSE_SAMPLE` vectors, and the silhouette reads at
-most :data:`SILHOUETTE_SAMPLE` of them, whose distances are computed once for every k; k-means
-itself runs on at most :data:`FIT_SAMPLE` vectors and the rest are only assigned to the nearest
-centroid.
+``k`` centroids: a pass of k-means is at most ``n * k`` products, and the bounds of :func:`_lloyd`
+skip those that cannot change a vector's cluster (on a day with themes, most of them; on replies
+with nothing in common, fewer); a vector that changes cluster costs its own features, not a new
+mean. k is chosen on at most :data:`CHOOSE_SAMPLE` vectors (the seeding's products serve the first
+pass), and the silhouette reads at most :data:`SILHOUETTE_SAMPLE` of them, whose distances are
+computed once for every k; k-means itself runs on at most :data:`FIT_SAMPLE` vectors and the rest
+are only assigned to the nearest centroid.
 
 Determinism: seeds come from a ``random.Random`` with a fixed seed, over vectors in the order
-given (the callers give replies in id order); ties go to the lower index.
+given (the callers give replies in id order); ties go to the lower index; every sum adds its terms
+in feature-id order, so no result depends on the process's string hashing.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class _Centroids:
         return sum(norm for norm, count in zip(self.norms, self.counts, strict=True) if count)
 
     def units(self) -> list[Dense]:
-        return [[w / norm for w in c] for c, norm in zip(self.sums, self.norms, strict=True)]
+        return [[w / norm for w in c] if norm else c for c, norm in zip(self.sums, self.norms, strict=True)]
 
 
 def _lloyd(
