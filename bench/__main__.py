@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 ORDER = (
-    "ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story", "many_channels",
+    "ingest",
+    "recap",
+    "punctuality",
+    "slack_ack",
+    "startup",
+    "discord_ingest",
+    "story",
+    "many_channels",
+    "many_sessions",
+    "web",
     "email_ingest",
 )
 TIMEOUT = 300  # per benchmark, seconds
@@ -77,9 +86,20 @@ def _story(r: dict[str, Any]) -> str:
     return f"story cold {', '.join(parts)}, {rss:.0f} MB"
 
 
-def _many(r: dict[str, Any]) -> str:
+def _channels(r: dict[str, Any]) -> str:
     twice = f", {r['duplicates']} twice" if r["duplicates"] else ""
     return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
+
+
+def _sessions(r: dict[str, Any]) -> str:
+    return f"many: lateness p99 {r['p99_ms']:.0f} ms, resume {r['resume_s']:.2f} s, {r['peak_rss_mb']:.0f} MB"
+
+
+def _web(r: dict[str, Any]) -> str:
+    return (
+        f"web GET p99 {r['get_p99_ms']:.0f} ms, POST p99 {r['post_p99_ms']:.0f} ms, "
+        f"fan-out {r['fan_out_s'] * 1000:.0f} ms to {r['live']}, {r['rss_mb']:.0f} MB"
+    )
 
 
 def _email(r: dict[str, Any]) -> str:
@@ -98,7 +118,9 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
     "story": ("story", _story),
-    "many_channels": ("channels", _many),
+    "many_channels": ("channels", _channels),
+    "many_sessions": ("many", _sessions),
+    "web": ("web", _web),
     "email_ingest": ("email", _email),
 }
 

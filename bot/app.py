@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.loop import tune_for_serving
 from bot.prose_model import prose_model
 from sessions.engine import Engine, RecapBuilder, build_recap
+from sessions.plan_book import PlanBook
 from sessions.records import SessionRecord
 from sessions.store import Store
 from sessions.wakeups import Wakeups, utc_now
@@ -75,13 +76,22 @@ class App:
         config = self.config
         self.store = await SqliteStore.open(config.storage_path)
         self.adapters = build_adapters(config, console_out=self._console_out, console_stdin=self._console_stdin)
+        plans = PlanBook(config.plans)
+        web = None
+        if config.web.enabled:
+            # The web side: every session's page is a channel of its own; plans made there join the book.
+            from adapters.web.adapter import WebAdapter
+
+            web = WebAdapter(config.web, store=self.store, plans=plans, engine=config.engine)
+            self.adapters.append(web)
         self.engine = Engine(
             store=self.store,
             ports={adapter.platform: adapter for adapter in self.adapters},
-            plans=config.plans,
+            plans=plans,
             settings=config.engine,
             wakeups=Wakeups(),
             clock=utc_now,
+            web=web,
             recap=recap_builder(config),
         )
         try:

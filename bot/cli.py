@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("sessions", help="list the sessions, one line each")
     _database_options(listing)
+    listing.add_argument(
+        "--stats", action="store_true", help="instead: the rows in the tables that grow with use, and the file's size"
+    )
 
     export = commands.add_parser("export", help="write a session's article or data")
     export.add_argument("session_id", type=int, metavar="SESSION_ID")
@@ -92,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
         if args.command == "sessions":
+            if args.stats:
+                return run_loop(_storage_stats(_database(args)))
             return run_loop(_sessions(_database(args)))
         if args.command == "export":
             model = _prose_model(args.config) if args.config is not None else None
@@ -153,6 +158,24 @@ async def _sessions(db_path: Path) -> int:
     return 0
 
 
+async def _storage_stats(db_path: Path) -> int:
+    """One line per growing table (``rows TABLE N``), then the database's size on disk.
+
+    ``deletions`` and ``inbound_events`` stay small while ``popup run`` prunes them (sessions/retention.py).
+    """
+    from storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(db_path)
+    try:
+        figures = await store.storage_figures()
+    finally:
+        await store.close()
+    for table, count in figures.rows.items():
+        print(f"rows\t{table}\t{count}")
+    print(f"size\t{figures.size_bytes} bytes\t{figures.size_bytes / 1_000_000:.1f} MB\t{db_path}")
+    return 0
+
+
 class OutputFailed(PopupError):
     """``--out`` could not be written (exit 1); the message names it and why."""
 
@@ -175,6 +198,7 @@ def _writing(out: Path) -> Iterator[None]:
 async def _export(
     db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool, model: ProseModel | None = None
 ) -> int:
+    from adapters.web.articles import published_export
     from sessions.recap.exports import export
     from storage.sqlite import SqliteStore
 
@@ -183,11 +207,19 @@ async def _export(
         session = await store.get_session(session_id)
         if session is None:
             raise ConfigError(f"session {session_id}: no such session in {db_path} (see: popup sessions)")
+        # Once an organiser has published the article on the web, that is the article.
+        published = await published_export(store, session, fmt)
         if out is None:
-            await export(store, session, fmt, sys.stdout, model=model)
+            if published is not None:
+                sys.stdout.write(published)
+            else:
+                await export(store, session, fmt, sys.stdout, model=model)
         else:
             with _writing(out), private_text(out, replace=force, newline="") as sink:
-                await export(store, session, fmt, sink, model=model)
+                if published is not None:
+                    sink.write(published)
+                else:
+                    await export(store, session, fmt, sink, model=model)
     finally:
         await store.close()
     return 0

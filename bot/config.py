@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.discord.settings import DiscordSettings
 from adapters.email.settings import TLS_FORMS, EmailSettings, MailingList, Tls
 from adapters.slack.settings import SlackSettings
+from adapters.web.settings import SECRET_VARIABLE as WEB_SECRET_VARIABLE
+from adapters.web.settings import WebSettings
 from bot.prose_model import StorySettings
 from sessions.channels import CHANNEL_REF_FORMS, Circle, parse_channel_ref
 from sessions.engine import EngineSettings
@@ -37,6 +39,7 @@ class Config:
     console: bool
     slack: SlackSettings
     discord: DiscordSettings
+    web: WebSettings = field(default_factory=WebSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     story: StorySettings = field(default_factory=StorySettings)
 
@@ -48,6 +51,7 @@ class Config:
             self.slack.signing_secret,
             self.slack.app_token,
             self.discord.token,
+            self.web.secret,
             self.email.smtp_password,
             self.email.imap_password,
             self.story.api_key,
@@ -128,6 +132,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         console=bool(root.sub("console").get("enabled", bool, False)),
         slack=_slack(root.sub("slack"), env if secrets else None),
         discord=_discord(root.sub("discord"), env if secrets else None),
+        web=_web(root.sub("web"), env if secrets else None),
         email=_email(root.sub("email"), env if secrets else None),
         story=_story(root.sub("story"), env),
     )
@@ -330,6 +335,27 @@ def _story(story: _Reader, env: Mapping[str, str]) -> StorySettings:
     # The key is optional (a local server needs none); it is read only when a model is configured.
     key = env.get("POPUP_LLM_API_KEY", "").strip() if base else ""
     return StorySettings(llm_base_url=base.rstrip("/"), llm_model=model, api_key=key)
+
+
+def _web(web: _Reader, env: Mapping[str, str] | None) -> WebSettings:
+    enabled = web.get("enabled", bool, False)
+    port = web.get("port", int, 8080)
+    if not 0 <= port <= 65535:
+        raise web.fail("port", f"{port} is not a TCP port")
+    public_url = web.get("public_url", str, "").strip()
+    if public_url and (not public_url.startswith(("http://", "https://")) or "?" in public_url or "#" in public_url):
+        raise web.fail("public_url", f"{public_url!r} must be an http(s) URL without a query, e.g. https://popup.example.org")
+    settings = WebSettings(enabled=enabled, host=web.get("host", str, "127.0.0.1"), port=port, public_url=public_url)
+    if not enabled or env is None:
+        return settings
+    secret = _secret(env, WEB_SECRET_VARIABLE, web)
+    if len(secret) < 16:
+        # Say what it should be, never what it is.
+        raise ConfigError(
+            f"{web.source}: [web]: {WEB_SECRET_VARIABLE} is too short (at least 16 characters; "
+            "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return dataclasses.replace(settings, secret=secret)
 
 
 # A plain addr-spec (local@domain): enough to tell a typo from an address; the mail server judges the rest.

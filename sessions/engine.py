@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessions import compose
 from sessions.commands.handlers import CommandHandlers
+from sessions.errors import ChannelBusy
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger, Outgoing
 from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
@@ -25,11 +27,13 @@ from sessions.plans import Plan
 from sessions.ports import Backfills, ChatPort, ConfiguredChannels, NamesChannels
 from sessions.pulse import pulse_digest
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
+from sessions.retention import DEFAULT_RETENTION, RetentionPolicy, prune
 from sessions.settings import EngineSettings as EngineSettings
 from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
 from sessions.store import Store
 from sessions.threads import ThreadIndex
 from sessions.wakeups import Clock, WakeupScheduler, finish_or_cancel
+from sessions.web import WebOutlet
 
 if TYPE_CHECKING:
     # The recap pulls in jinja2 and Pillow (~0.1 s): loaded on the first recap, not at start-up.
@@ -61,11 +65,13 @@ class Engine:
         *,
         store: Store,
         ports: Mapping[str, ChatPort],
-        plans: Sequence[Plan],
+        plans: Sequence[Plan] | Mapping[str, Plan],
         settings: EngineSettings,
         wakeups: WakeupScheduler,
         clock: Clock,
         recap: RecapBuilder = build_recap,
+        retention: RetentionPolicy = DEFAULT_RETENTION,
+        web: WebOutlet | None = None,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -73,22 +79,32 @@ class Engine:
         self._clock = clock
         self._build_recap = recap
         self._wakeups = wakeups
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._retention = retention
+        self._web = web
+        # A lock lives while a step of its session holds or awaits it, so a long-running bot does
+        # not keep one for every session it ever ran.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._commands_running: set[asyncio.Task[CommandReply]] = set()
         self._recaps: dict[int, Message] = {}  # the recap as posted, for channels that get it late
         self._told: set[tuple[int, ChannelRef]] = set()  # outage notices already given
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
         self._inbound = Inbound(store=store, threads=self._threads)
-        self._commands = CommandHandlers(
-            store=store, plans={plan.name: plan for plan in plans}, settings=settings, clock=clock, control=self
-        )
+        # A mapping is taken as it is, so plans added later (made on the web) can be started too.
+        book = plans if isinstance(plans, Mapping) else {plan.name: plan for plan in plans}
+        self._commands = CommandHandlers(store=store, plans=book, settings=settings, clock=clock, control=self, web=web)
 
     # -- the two doors of EventHandler ---------------------------------------------------------
 
     async def on_command(self, command: CommandInvoked) -> CommandReply:
-        return await self._commands.handle(command)
+        # A command's work is owned like a wake-up's (a stop posts the recap and closes the
+        # session): stop() lets it finish within its grace rather than leave it half done.
+        task = asyncio.create_task(self._commands.handle(command), name=f"command-{command.name}")
+        self._commands_running.add(task)
+        task.add_done_callback(self._commands_running.discard)
+        return await asyncio.shield(task)
 
     async def on_event(self, event: MessageEvent) -> None:
         await self._inbound.on_event(event)
@@ -101,12 +117,14 @@ class Engine:
         now = self._clock()
         for session in await self._store.list_sessions(ACTIVE_STATES):
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
+        self._wakeups.at("prune", now + self._retention.first_after, self._prune)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
 
         Cancelling loses nothing: every step resumes from the database at the next start.
         """
+        await finish_or_cancel(self._commands_running, grace)
         await self._wakeups.shutdown(grace)
         await finish_or_cancel(self._tasks, grace)
 
@@ -120,6 +138,12 @@ class Engine:
             raise LookupError(f"no session {session_id}")
         return session
 
+    def _lock(self, session_id: int) -> asyncio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
+
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
@@ -132,6 +156,7 @@ class Engine:
 
     async def _resume(self, session: SessionRecord) -> None:
         _log.info("resuming session %d (%s)", session.id, session.state.value)
+        await self._attach_web(session.id)  # also for a session that began before the web was on
         if session.state is SessionState.SCHEDULED:
             await self.open_session(session.id)
             return
@@ -144,15 +169,28 @@ class Engine:
         if session.recap_at <= now:
             await self.close_session(session.id)  # posts what fell due first, in order
             return
-        # Channels that fell behind before the restart get what they missed first.
-        await self._fan_out(session, await self._issued(session, await self._store.prompts(session.id)))
+        # Channels that fell behind before the restart get what they missed first (that moves no
+        # prompt's state, so the one read serves what follows too).
+        prompts = await self._store.prompts(session.id)
+        await self._fan_out(session, await self._issued(session, prompts))
         # What fell due while we were down, in timetable order, before anything new.
-        for prompt in await self._store.prompts(session.id):
-            if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
-                await self.post_prompt(session.id, prompt.id)
-        self._schedule(session, await self._store.prompts(session.id))
+        due = [p for p in prompts if p.state in (PromptState.PENDING, PromptState.POSTING) and p.due_at <= now]
+        for prompt in due:
+            await self.post_prompt(session.id, prompt.id)
+        # Read again only if that moved something: with many sessions resuming, each read waits
+        # behind every other session's (bench/many_sessions.py).
+        self._schedule(session, await self._store.prompts(session.id) if due else prompts)
+
+    async def _prune(self) -> None:
+        """Forget what can no longer matter (sessions/retention.py), then wake again later."""
+        try:
+            await prune(self._store, self._retention, self._clock())
+        finally:
+            self._wakeups.at("prune", self._clock() + self._retention.every, self._prune)
 
     async def _backfill(self, session: SessionRecord) -> None:
+        if not any(isinstance(port, Backfills) for port in self._ports.values()):
+            return  # no platform here can tell what was missed: no need to read the session's posts
         by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)
         for post in await self._store.posts(session.id):
             if post.thread is not None:
@@ -183,7 +221,8 @@ class Engine:
 
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
-        async with self._locks[session_id]:
+        await self._attach_web(session_id)
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
@@ -196,7 +235,7 @@ class Engine:
 
     async def post_prompt(self, session_id: int, prompt_id: int, attempt: int = 0, on_demand: bool = False) -> None:
         """Post a prompt that is due (or asked for ``on_demand``) while its session runs."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.RUNNING:
                 return
@@ -236,7 +275,7 @@ class Engine:
 
     async def close_session(self, session_id: int, attempt: int = 0) -> None:
         """Close: the due prompts, then the recap, in every channel; retried until all are out."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state.is_terminal:
                 return
@@ -256,7 +295,7 @@ class Engine:
 
     async def cancel_session(self, session: SessionRecord) -> bool:
         """End without a recap (a notice instead); False when the session had already ended."""
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             moved = await move_session(self._store, session.id, ACTIVE_STATES, SessionEvent.CANCEL, at=self._clock())
             if not moved:
                 return False
@@ -266,6 +305,35 @@ class Engine:
             await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
         self._ended[session.id].set()
         return True
+
+    # -- a channel added by the engine itself (the web page) ---------------------------------------
+
+    async def attach_channel(self, session_id: int, channel: ChannelRef) -> bool:
+        """Make ``channel`` one of an active session's channels and catch it up, as ``/popup join``
+        does (the store's :meth:`~sessions.store.Store.attach_channel`, then :meth:`channel_joined`).
+
+        True when the channel has everything the session has posted so far (or the session has
+        ended: nothing to add); False when the catch-up goes on later. Raises :class:`ChannelBusy`
+        when another running session holds the channel.
+        """
+        session = await self._store.get_session(session_id)
+        if session is None or session.state.is_terminal:
+            return True
+        if channel not in session.channels:
+            name = await self.channel_name(channel)
+            holder = await self._store.attach_channel(session_id, channel, name=name)
+            if holder is not None:
+                raise ChannelBusy(
+                    f"{channel.platform} channel {channel.channel_id} is already in session #{holder}, "
+                    f"which is still running: it cannot join session #{session_id}"
+                )
+        if session.state is SessionState.SCHEDULED:
+            return True  # open_session posts the opening in every channel, this one included
+        return await self.channel_joined(session_id, channel)
+
+    async def _attach_web(self, session_id: int) -> None:
+        if self._web is not None:
+            await self.attach_channel(session_id, self._web.channel_for(session_id))
 
     async def _post_due_prompts(self, session: SessionRecord) -> bool:
         """The day's due prompts go out before its recap, also when an outage held them back."""
@@ -393,7 +461,7 @@ class Engine:
         self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
         # Under the session's lock: a prompt going out meanwhile either saw the channel or is posted
         # by the time the catch-up looks; without it, a prompt half-way out would miss the channel.
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             return await self.catch_up(session_id, channel)
 
     def channel_left(self, session_id: int, channel: ChannelRef) -> None:
@@ -420,7 +488,7 @@ class Engine:
 
     async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
         """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             session = await self._store.get_session(session_id)
             if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
                 return

@@ -26,6 +26,10 @@ class PermissionDenied(CommandError):
     """The member may not use this command (only organisers may)."""
 
 
+class ChannelBusy(CommandError):
+    """A channel cannot join a session: another session still running holds it."""
+
+
 class InvalidTransition(PopupError):
     """A session or prompt was asked to move to a state it cannot reach from its current one."""
 

@@ -6,7 +6,8 @@ outbound ledger, replies), and :class:`RecapQueries`, the read-only aggregates t
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +31,38 @@ from sessions.records import (
     ThreadTarget,
     TimeBin,
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneHorizon:
+    """What can no longer matter, by age: :meth:`Store.prune` forgets it (policy: sessions/retention.py).
+
+    A delivery id's time and a deletion's time are the platform's times of the event.
+    """
+
+    deliveries_before: datetime  # a delivery id older than this cannot be redelivered any more
+    deletions_before: datetime  # a deletion older than this whose message has not come will not see it come
+    stray_deletions_before: datetime  # older than this, a deletion only matters while it waits for its
+    # message in a channel or prompt thread of a session (one applied to its reply does not)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pruned:
+    """How many rows one :meth:`Store.prune` call removed, per kind."""
+
+    deliveries: int = 0
+    deletions: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(deliveries=self.deliveries + other.deliveries, deletions=self.deletions + other.deletions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageFigures:
+    """How big the store is: rows per table (the ones that grow with use), and bytes on disk."""
+
+    rows: Mapping[str, int]
+    size_bytes: int
 
 
 class Store(Protocol):
@@ -182,6 +215,18 @@ class Store(Protocol):
 
     def iter_replies(self, session_id: int, *, prompt_id: int | None = None) -> AsyncIterator[ReplyRecord]:
         """Stream standing replies in (prompt position, created time) order, in batches."""
+        ...
+
+    # -- housekeeping ------------------------------------------------------------------------
+    async def prune(self, horizon: PruneHorizon, *, limit: int) -> Pruned:
+        """Remove up to ``limit`` rows of each kind that ``horizon`` says can no longer matter,
+        oldest first, in one short transaction: delivery ids (kept to recognise a redelivery)
+        and deletions (kept so that one arriving before its message still wins). Fewer than
+        ``limit`` of both means nothing more is due; the caller calls again otherwise."""
+        ...
+
+    async def storage_figures(self) -> StorageFigures:
+        """Row counts of the tables that grow with use, and the size on disk (``popup sessions --stats``)."""
         ...
 
     async def close(self) -> None: ...

@@ -94,3 +94,14 @@ async def test_the_store_commits_a_batch_in_one_trip(tmp_path: Path) -> None:
         assert store._writer.one_trip is not None
     finally:
         await store.close()
+
+
+def test_many_sessions_at_tiny_size() -> None:
+    from bench import many_sessions
+
+    result = many_sessions.run(sessions=3, rate=50, repeats=1, lead=1.0, gap=0.2)
+    assert result["lateness"]["prompts"] == 3 * many_sessions.PROMPTS
+    assert result["lateness"]["replies_stored"] == result["lateness"]["replies_offered"] > 0
+    assert result["resume_s"] > 0
+    assert "many sessions:" in many_sessions.report(result)
+    assert suite.summary({"many_sessions": result}).startswith("bench: many: lateness p99 ")

@@ -294,3 +294,31 @@ def test_the_demo_folder_and_artifacts_are_private(tmp_path: Path) -> None:
     modes = {p.name: mode_of(p) for p in out.iterdir()}
     assert {"article.md", "article.html", "chart.png", "session.json", "replies.csv"} <= set(modes)
     assert set(modes.values()) == {"0o600"}, modes
+
+
+# -- what the database holds, for an operator ------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_sessions_stats_shows_the_growing_tables_and_the_size_and_plain_sessions_is_unchanged(
+    day_db: Path, config: Path
+) -> None:
+    listing = popup_cli("sessions", "--config", config)
+    assert listing.returncode == 0, listing.stderr
+    [line] = listing.stdout.splitlines()  # still one line per session, nothing more
+    assert line == (
+        "1\tlearning-culture\tscheduled\tslack:C1\tstarted 2026-06-01 07:00 UTC\t9 replies, 5 people\t"
+        "Who makes learning culture?"
+    )
+    stats = popup_cli("sessions", "--db", day_db, "--stats")
+    assert stats.returncode == 0, stats.stderr
+    lines = stats.stdout.splitlines()
+    rows = {parts[1]: int(parts[2]) for parts in (line.split("\t") for line in lines) if parts[0] == "rows"}
+    assert rows["sessions"] == 1
+    assert rows["replies"] == 9
+    assert rows["reactions"] == 17
+    assert rows["deletions"] == 0
+    assert rows["inbound_events"] == 0
+    [size] = [line.split("\t") for line in lines if line.startswith("size\t")]
+    assert int(size[1].removesuffix(" bytes")) >= day_db.stat().st_size > 0
+    assert size[3] == str(day_db)

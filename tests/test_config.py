@@ -85,6 +85,17 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         r"session\.organisers\[0\]: 123456 is not a platform-qualified id; use \"slack:U123\"",
     ),
     (
+        "web without its secret",
+        {"web": {"enabled": True}},
+        r"\[web\] is enabled but the environment variable POPUP_WEB_SECRET is not set",
+    ),
+    ("web on a bad port", {"web": {"port": 70000}}, r"web\.port: 70000 is not a TCP port"),
+    (
+        "web public_url not http",
+        {"web": {"public_url": "popup.example.org"}},
+        r"web\.public_url: 'popup.example.org' must be an http\(s\) URL",
+    ),
+    (
         "discord role by name",
         {"session": {"organisers": ["discord:role:Organiser"]}},
         r"session\.organisers\[0\]: 'discord:role:Organiser' is not a platform-qualified id",
@@ -178,6 +189,36 @@ def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> No
     config = load_config(path, env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
+
+
+def test_the_web_side_reads_its_keys_and_secret(tmp_path: Path) -> None:
+    web = {"enabled": True, "host": "0.0.0.0", "port": 8443, "public_url": "https://popup.example.org/"}
+    config = load_config(write(tmp_path, web=web), env={"POPUP_WEB_SECRET": "a-long-enough-web-secret"})
+    assert config.web.enabled
+    assert config.web.port == 8443
+    assert config.web.base_url == "https://popup.example.org"
+    assert config.web.secure_cookies
+    assert "a-long-enough-web-secret" not in repr(config)
+    assert "a-long-enough-web-secret" in config.secrets
+    plain = load_config(write(tmp_path, web={"port": 9000}), env={})
+    assert plain.web.base_url == "http://127.0.0.1:9000"
+    assert not plain.web.secure_cookies
+
+
+def test_a_short_web_secret_is_refused_without_being_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, web={"enabled": True}), env={"POPUP_WEB_SECRET": "short-s3cret"})
+    assert "POPUP_WEB_SECRET is too short" in str(caught.value)
+    assert "short-s3cret" not in str(caught.value)
+
+
+async def test_popup_run_refuses_the_web_without_its_secret_and_exits_2(tmp_path: Path) -> None:
+    popup = PopupProcess(write(tmp_path, web={"enabled": True}))
+    popup.env.pop("POPUP_WEB_SECRET", None)  # a developer's own secret must not make the test pass
+    await popup.launch()
+    assert await popup.wait() == 2
+    [line] = popup.stderr.strip().splitlines()
+    assert "POPUP_WEB_SECRET is not set" in line
 
 
 def test_the_story_writer_model_is_optional_and_its_key_secret(tmp_path: Path) -> None:

@@ -5,17 +5,32 @@ due by then has run (and been awaited) when ``advance`` returns."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from sessions.model import ChannelRef, CommandInvoked, MessageRef, ReactionChanged, ReplyEdited, ReplyPosted, ThreadRef
+from sessions.engine import Engine, EngineSettings
+from sessions.model import (
+    ChannelRef,
+    CommandInvoked,
+    Message,
+    MessageRef,
+    Posted,
+    ReactionChanged,
+    ReplyDeleted,
+    ReplyEdited,
+    ReplyPosted,
+    ThreadRef,
+)
 from sessions.plans import Plan, PromptSpec, parse_time
 from sessions.records import PromptState, SessionRecord, SessionState
 from sessions.rights import Organiser, OrganiserKind
+from sessions.store import Store
+from storage.sqlite import SqliteStore
 from tests.fakes.clock import FakeClock
 from tests.support import RecordingPort, Rig, make_rig, member, offset_plan
 
@@ -393,3 +408,110 @@ async def test_an_outage_through_the_recap_time_posts_every_prompt_then_the_reca
     await closed(day)
     assert port.sent() == ["opening", "prompt:1", "prompt:2", "recap"]
     assert [p.state for p in await day.store.prompts(1)] == [PromptState.POSTED, PromptState.POSTED]
+
+
+async def test_the_engine_prunes_what_can_no_longer_matter_on_its_own_clock(rig: MakeRig, clock: FakeClock) -> None:
+    day = await rig([offset_plan(prompts=("+0s",), recap="+2h")])
+    assert "Started session #1" in await day.command("start")
+    await clock.advance(0)
+    thread = day.port.thread_of(1)
+    answer = MessageRef(channel=day.channel, message_id="answer")
+    await day.engine.on_event(
+        ReplyPosted(thread=thread, message=answer, author=ADA, text="Mine.", at=clock.now(), delivery_id="Ev1")
+    )
+    elsewhere = MessageRef(channel=ChannelRef(platform="fake", channel_id="no-session"), message_id="chatter")
+    await day.engine.on_event(ReplyDeleted(message=elsewhere, at=clock.now(), delivery_id="Ev2"))
+    early = MessageRef(channel=day.channel, message_id="not-here-yet")
+    await day.engine.on_event(ReplyDeleted(message=early, at=clock.now(), delivery_id="Ev3"))
+
+    async def kept() -> tuple[int, int]:
+        rows = (await day.store.storage_figures()).rows
+        return rows["deletions"], rows["inbound_events"]
+
+    assert await kept() == (2, 3)
+    await clock.advance(50 * 60)  # pruned every 10 minutes: nothing is old enough yet
+    assert await kept() == (2, 3)
+    await clock.advance(20 * 60)  # over an hour: the deletion in a channel of no session goes
+    assert await kept() == (1, 3)
+    await clock.advance(23 * 3600)  # over a day: the delivery ids, and the deletion that waited in vain
+    assert await kept() == (0, 0)
+    assert [r.text async for r in day.store.iter_replies(1)] == ["Mine."]
+    await day.engine.on_event(ReplyDeleted(message=elsewhere, at=clock.now()))  # and it goes on
+    assert await kept() == (1, 0)
+    await clock.advance(70 * 60)
+    assert await kept() == (0, 0)
+
+
+async def test_resuming_reads_each_session_once_and_no_lock_outlives_its_session(
+    rig: MakeRig, clock: FakeClock, tmp_path: Path
+) -> None:
+    plan = offset_plan(prompts=("+0s", "+1h"), recap="+2h")
+    first = await rig([plan])
+    for k in range(5):
+        first.channel = ChannelRef(platform="fake", channel_id=f"C{k}")
+        assert "Started session" in await first.command("start")
+    await clock.advance(0)
+    await first.close()
+
+    class Counting:
+        """The store, counting what the engine asks of it."""
+
+        def __init__(self, store: SqliteStore) -> None:
+            self.store = store
+            self.calls: Counter[str] = Counter()
+
+        def __getattr__(self, name: str) -> Any:
+            self.calls[name] += 1
+            return getattr(self.store, name)
+
+    counting = Counting(await SqliteStore.open(tmp_path / "db"))
+    engine = Engine(
+        store=cast(Store, counting),
+        ports={first.port.platform: first.port},
+        plans=[plan],
+        settings=EngineSettings(default_plan=plan.name),
+        wakeups=clock.wakeups(),
+        clock=clock.now,
+    )
+    await engine.start()
+    try:
+        await clock.advance(1)
+        # Nothing was due and the port cannot back-fill: one read of each session's prompts, and one
+        # of its posts (which channels are behind, to catch them up).
+        assert counting.calls["prompts"] == 5
+        assert counting.calls["posts"] == 5
+        await clock.advance(2 * 3600)
+        assert [(await engine.wait_closed(k + 1)).state for k in range(5)] == [SessionState.CLOSED] * 5
+        assert len(engine._locks) == 0
+    finally:
+        await engine.stop()
+        await counting.store.close()
+
+
+async def test_a_graceful_stop_lets_a_command_under_way_finish(rig: MakeRig, clock: FakeClock) -> None:
+    day = await rig([offset_plan(prompts=("+0s",), recap="+1h")])
+    await day.command("start")
+    await clock.advance(0)
+    posting, held = asyncio.Event(), asyncio.Event()
+    post = day.port.post
+
+    async def slow_recap(channel: ChannelRef, content: Message, *, key: str) -> Posted:
+        if key.endswith(":recap"):
+            posting.set()
+            await held.wait()  # the platform takes its time with the recap
+        return await post(channel, content, key=key)
+
+    day.port.post = slow_recap  # type: ignore[method-assign]
+    stop_command = asyncio.create_task(day.command("stop"))
+    await asyncio.wait_for(posting.wait(), 10)
+    shutdown = asyncio.create_task(day.engine.stop())
+    for _ in range(50):  # turns of the loop (no time passes) for stop() to return, were it not waiting
+        await asyncio.sleep(0)
+    assert not shutdown.done()  # stop waits for the command under way ...
+    held.set()
+    await shutdown
+    assert "closed" in await stop_command
+    session = await day.store.get_session(1)
+    assert session is not None
+    assert session.state is SessionState.CLOSED  # ... so the day is closed, not left closing
+    assert day.port.sent() == ["opening", "prompt:1", "recap"]

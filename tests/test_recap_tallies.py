@@ -9,6 +9,7 @@ moved, re-timed or un-deleted) are refused by the schema.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import sqlite3
@@ -25,10 +26,13 @@ from hypothesis import strategies as st
 
 from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef
+from sessions.recap import build_recap
 from sessions.recap.story import _timeline
 from sessions.records import NewPrompt, NewReply, NewSession, Participation, PeopleWhoWrote, SessionRecord, TimeBin
 from storage.sqlite import SqliteStore
 from storage.sqlite.migrate import migrations
+from tests.recap.conftest import CHANNEL as DAY_CHANNEL
+from tests.recap.conftest import new_day
 
 T0 = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
 PLATFORM = "slack"
@@ -39,6 +43,12 @@ PEOPLE = ("U1", "U2", "U3", "U4")  # they reply and react, so forgetting one tou
 STANDING = (
     "SELECT prompt_id, platform, author_id, created_at, reactions FROM replies "
     "WHERE session_id = ? AND deleted_at IS NULL"
+)
+# Every reaction present on the session's replies, deleted replies' included (they keep counting).
+VOTES = (
+    "SELECT x.channel_id, x.message_id, x.user_id FROM reactions AS x JOIN replies AS r "
+    "ON r.platform = x.platform AND r.channel_id = x.channel_id AND r.message_id = x.message_id "
+    "WHERE r.session_id = ? AND x.present = 1"
 )
 # A reaction kept although its message is unknown: what the folding trigger is for. The store's
 # own statement only keeps reactions on known replies, so this is the schema's path, not the API's.
@@ -147,6 +157,16 @@ async def assert_tallies_right(store: SqliteStore, session_id: int) -> None:
     assert await store.recap_participants(session_id) == Participation(
         people_per_prompt=dict(per_prompt), distribution=distribution
     )
+    # Each reply's votes: the members with a reaction present on it, its author left out.
+    voters: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for channel, message, user in await store._all(VOTES, (session_id,)):
+        voters[(channel, message)].add(user)
+    got_votes = await store._all(
+        "SELECT channel_id, message_id, author_id, reactions FROM replies WHERE session_id = ?", (session_id,)
+    )
+    expected_votes = {(r[0], r[1]): len(voters[(r[0], r[1])] - {r[2]}) for r in got_votes}
+    assert {(r[0], r[1]): r[3] for r in got_votes} == expected_votes
+
     stats = await store.session_stats(session_id)
     assert stats.replies == len(rows)
     assert stats.participants == len(per_author)
@@ -458,5 +478,132 @@ async def test_migration_counts_what_is_already_there(tmp_path: Path) -> None:
         assert await store.forget_author(1, PLATFORM, "U3") > 0
         for session_id in (1, 2):
             await assert_tallies_right(store, session_id)
+    finally:
+        await store.close()
+
+
+# -- one vote per member per reply, and none from its author ----------------------------------------
+
+
+async def votes(store: SqliteStore, session_id: int) -> dict[str, int]:
+    return {reply.message_id: reply.reactions async for reply in store.iter_replies(session_id)}
+
+
+async def test_a_member_votes_once_per_reply_and_never_for_their_own(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "votes.db")
+    try:
+        where = await Place.create(store)
+        sid = where.session.id
+        await store.add_reply(where.reply("own", 0, "U1", 1000))
+        await store.add_reply(where.reply("liked", 0, "U2", 2000))
+        at = T0 + timedelta(minutes=5)
+        for emoji in "abcdefgh":  # the author games their own reply with every emoji there is
+            await store.set_reaction(where.ref("own"), "U1", emoji, added=True, at=at)
+        for user in ("U3", "U4"):  # two members like the other one, each with three emoji
+            for emoji in "abc":
+                await store.set_reaction(where.ref("liked"), user, emoji, added=True, at=at)
+        await store.set_reaction(where.ref("own"), "U2", "a", added=True, at=at)  # one honest vote
+        assert await votes(store, sid) == {"own": 1, "liked": 2}
+        await assert_tallies_right(store, sid)
+
+        # Taking back some of one's emoji keeps the vote; taking back the last one ends it.
+        for emoji, counted in (("a", 2), ("b", 2), ("c", 1)):
+            await store.set_reaction(where.ref("liked"), "U3", emoji, added=False, at=at + timedelta(seconds=1))
+            assert (await votes(store, sid))["liked"] == counted
+        await store.set_reaction(where.ref("liked"), "U3", "a", added=True, at=at)  # stale: newest change wins
+        assert (await votes(store, sid))["liked"] == 1
+        await store.set_reaction(where.ref("liked"), "U3", "z", added=True, at=at + timedelta(seconds=2))
+        assert (await votes(store, sid))["liked"] == 2
+        await assert_tallies_right(store, sid)
+
+        # The ranking the recap's highlights come from sees the same.
+        async with contextlib.aclosing(store.recap_ranked_rows(sid, where.prompts[0])) as ranked:
+            first = [row async for batch in ranked for row in batch]
+        assert [(row.text, row.reactions) for row in first] == [("reply liked", 2), ("reply own", 1)]
+
+        # Forgetting a member with two emoji on a reply takes exactly one vote away.
+        await store.add_reply(where.reply("u4", 1, "U4", 3000))
+        await store.forget_author(sid, PLATFORM, "U4")
+        assert await votes(store, sid) == {"own": 1, "liked": 1}
+        await assert_tallies_right(store, sid)
+    finally:
+        await store.close()
+
+
+async def test_early_reactions_fold_in_as_one_vote_per_member_without_the_author(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "early.db")
+    try:
+        where = await Place.create(store)
+        at = (T0 + timedelta(minutes=1)).timestamp()
+        key = (PLATFORM, where.channel.channel_id, "m1")
+        for user, emoji in (("U1", "a"), ("U1", "b"), ("U2", "a"), ("U2", "b"), ("U3", "a")):
+            await store._writer.write((EARLY_REACTION, (*key, user, emoji, 1, at)))
+        await store.add_reply(where.reply("m1", 0, "U1", 1000))  # U1 wrote it: their two emoji do not count
+        assert await votes(store, where.session.id) == {"m1": 2}
+        await assert_tallies_right(store, where.session.id)
+    finally:
+        await store.close()
+
+
+async def test_the_highlights_of_a_recap_cannot_be_gamed_with_many_emoji(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "recap.db")
+    try:
+        day = await new_day(store, prompts=("Only prompt?",))
+        honest = await day.reply(1, "Pairing with a mentor taught me the most.", author="U1", reactions=2)
+        gamed = await day.reply(1, "Me me me, the best answer of the day by far.", author="U2")
+        for n in range(3, 6):
+            await day.reply(1, f"Another answer, number {n}.", author=f"U{n}")
+        for emoji in ("+1", "fire", "star", "heart", "tada", "rocket"):  # its author, six times over
+            await store.set_reaction(
+                MessageRef(channel=DAY_CHANNEL, message_id=gamed), "U2", emoji, added=True, at=T0 + timedelta(hours=1)
+            )
+        recap = await build_recap(store, await day.fresh())
+        [section] = [s for s in recap.message.sections if s.heading.startswith("1. ")]
+        top = section.quotes[0]
+        assert (top.text, top.note) == (day.texts[honest], "2 reactions")
+        assert [q.note for q in section.quotes if q.text == day.texts[gamed]] in ([], [""])  # no votes at all
+    finally:
+        await store.close()
+
+
+async def test_migration_4_recounts_votes_already_gamed(tmp_path: Path) -> None:
+    path = tmp_path / "schema3.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        for number, script in migrations():
+            if number <= 3:
+                db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        db.execute("BEGIN")
+        db.execute(
+            "INSERT INTO sessions VALUES (1, 'p', 't', 'i', 'UTC', 'running', 0, 'U0', ?, ?, NULL)",
+            (T0.timestamp(), T0.timestamp() + 8 * 3600),
+        )
+        db.execute("INSERT INTO session_channels VALUES (1, 0, ?, 'old')", (PLATFORM,))
+        db.execute("INSERT INTO prompts (session_id, position, text, due_at, state) VALUES (1, 1, 'q', ?, 'posted')",
+                   (T0.timestamp(),))
+        for n, author in enumerate(("U1", "U2", "U3")):
+            db.execute(
+                "INSERT INTO replies (session_id, prompt_id, platform, channel_id, message_id, author_id, "
+                "author_name, text, created_at) VALUES (1, 1, ?, 'old', ?, ?, 'name', 'text', ?)",
+                (PLATFORM, f"r{n}", author, T0.timestamp() + n),
+            )
+        # r0: its author's five emoji and one of another member's; r1: two members, two emoji each;
+        # r2: deleted, with its author's emoji (it stays out of the tallies either way).
+        reactions = [("r0", "U1", e) for e in "abcde"] + [("r0", "U2", "a")]
+        reactions += [("r1", u, e) for u in ("U3", "U4") for e in "ab"] + [("r2", "U3", "a")]
+        for message, user, emoji in reactions:
+            db.execute("INSERT INTO reactions VALUES (?, 'old', ?, ?, ?, 1, ?)",
+                       (PLATFORM, message, user, emoji, T0.timestamp()))
+        db.execute("INSERT INTO deletions VALUES (?, 'old', 'r2', ?)", (PLATFORM, T0.timestamp()))
+        db.execute("COMMIT")
+        assert [r[0] for r in db.execute("SELECT reactions FROM replies ORDER BY id")] == [6, 4, 1]  # as 0003 counted
+    finally:
+        db.close()
+    store = await SqliteStore.open(path)
+    try:
+        assert await votes(store, 1) == {"r0": 1, "r1": 2}
+        assert [r[0] for r in await store._all("SELECT reactions FROM replies ORDER BY id", ())] == [1, 2, 0]
+        await assert_tallies_right(store, 1)
+        assert (await store.session_stats(1)).reactions == 3
     finally:
         await store.close()

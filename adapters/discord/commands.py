@@ -34,16 +34,20 @@ SIMPLE_COMMANDS: dict[str, str] = {
     "plans": "List the plans you can start",
     "forget": "Remove your replies from this channel's session and its recap",
     "leave": "Take this channel out of its session (replies already given stay)",
+    "web": "A one-time sign-in link to the web dashboard (only you see it)",
     "help": "How Popup works",
 }
-# The order Discord shows the subcommands in (DESIGN 4.3, then the words for sessions across channels)
-ORDER = ("start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "invite", "help")
+# The order Discord shows the subcommands in (DESIGN 4.3, then the words for sessions across channels,
+# the web and e-mail)
+ORDER = (
+    "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "invite", "help",
+)
 
 Runner = Callable[[discord.Interaction, str, tuple[str, ...]], Awaitable[None]]
 
 
 def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group:
-    """``/popup start|stop|cancel|status|next|plans|forget|join|leave|link|invite|help``; every
+    """``/popup start|stop|cancel|status|next|plans|forget|join|leave|link|web|invite|help``; every
     callback calls ``run``."""
     group = app_commands.Group(
         name="popup",

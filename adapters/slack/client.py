@@ -1,4 +1,4 @@
-"""Talking to the Slack Web API: who we are, posting (paced, split, tagged), finding posts, names.
+"""Talking to the Slack Web API: who we are, posting (paced, split, tagged), finding posts.
 
 Two ``AsyncWebClient``s share one token and base URL but differ in what they retry:
 
@@ -11,29 +11,25 @@ Two ``AsyncWebClient``s share one token and base URL but differ in what they ret
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
-from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.failures import TRANSPORT_ERRORS, describe
 from adapters.slack.installation import Installation
-from adapters.slack.mapping import SlackUser, command_member, thread_id, user_from_info
+from adapters.slack.mapping import thread_id
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.render import render
 from sessions.errors import ConfigError, DeliveryError, PopupError
-from sessions.model import ChannelRef, Member, Message, MessageRef, Posted, ThreadRef
+from sessions.model import ChannelRef, Message, MessageRef, Posted, ThreadRef
 
 _log = logging.getLogger(__name__)
 
@@ -41,7 +37,6 @@ METADATA_EVENT_TYPE = "popup_post"
 _HISTORY_PAGE = 200  # conversations.history's maximum page size
 _HISTORY_PAGES = 3  # find_post runs right after a failed post, so the post is recent if it exists
 _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
-_TRANSPORT_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,133 +69,6 @@ def make_clients(*, token: str, base_url: str, timeout: int = 30) -> tuple[Async
         retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
     )
     return writer, reader
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or error.response.status_code)
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    user: SlackUser
-    at: float  # when Slack said so (on the cache's clock)
-
-
-class NameCache:
-    """Who Slack users are, from ``users.info``: display names and admin flags, remembered
-    (bounded, least recently used evicted).
-
-    A name is used however old it is. The admin flags grant rights, so a command trusts them for
-    ``rights_max_age`` seconds only and otherwise asks again (the one call refreshes the name too):
-    a demoted admin loses the rights within that time. Concurrent misses for one user (a burst of
-    their replies, or a reply and Slack's retry of it) share one ``users.info`` call.
-    """
-
-    def __init__(
-        self,
-        reader: AsyncWebClient,
-        *,
-        size: int = 2048,
-        rights_max_age: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._reader = reader
-        self._size = size
-        self._rights_max_age = rights_max_age
-        self._clock = clock
-        self._users: OrderedDict[str, _Known] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[_Known | None]] = {}
-
-    def cached(self, user_id: str) -> str | None:
-        """The remembered name ("" if Slack has none for the user), or None: then :meth:`get` asks."""
-        known = self._remembered(user_id)
-        return known.user.name if known is not None else None
-
-    async def get(self, user_id: str, *, fallback: str = "") -> str:
-        known = self._remembered(user_id) or await self._ask(user_id)
-        name = known.user.name if known is not None else ""
-        return name or fallback or user_id
-
-    async def member(self, member: Member) -> Member:
-        """``member`` (who typed a command) with their name and admin flag from ``users.info``;
-        not an admin when Slack cannot be asked."""
-        known = self._remembered(member.user_id)
-        if known is None or self._clock() - known.at > self._rights_max_age:
-            known = await self._ask(member.user_id)
-        return command_member(member, known.user if known is not None else None)
-
-    def _remembered(self, user_id: str) -> _Known | None:
-        known = self._users.get(user_id)
-        if known is not None:
-            self._users.move_to_end(user_id)
-        return known
-
-    async def _ask(self, user_id: str) -> _Known | None:
-        pending = self._pending.get(user_id)
-        if pending is not None:
-            return await asyncio.shield(pending)  # shielded: one waiter giving up is not all
-        pending = self._pending[user_id] = asyncio.get_running_loop().create_future()
-        known: _Known | None = None
-        try:
-            known = await self._look_up(user_id)
-        finally:
-            del self._pending[user_id]
-            pending.set_result(known)  # None if this failed or was cancelled: ask again later
-        return known
-
-    async def _look_up(self, user_id: str) -> _Known | None:
-        """What ``users.info`` says, remembered; None if Slack could not be asked."""
-        try:
-            response = await self._reader.users_info(user=user_id)
-        except _TRANSPORT_ERRORS as error:
-            # Not cached: the next event tries again; meanwhile the id (or handle) stands in.
-            _log.warning(
-                "slack: users.info for %s failed (%s); using the id or handle, and no admin rights",
-                user_id, _reason(error),
-            )
-            return None
-        known = self._users[user_id] = _Known(user=user_from_info(response.get("user")), at=self._clock())
-        self._users.move_to_end(user_id)  # a refreshed entry is the newest
-        if len(self._users) > self._size:
-            self._users.popitem(last=False)
-        return known
-
-
-class Responder:
-    """Answers slash commands through their ``response_url`` over one kept-alive HTTP session.
-
-    bolt's ``respond`` builds a webhook client, an HTTP session and a TCP (and TLS) connection for
-    every answer; under load that costs more than the command itself. The message is the same
-    (``text`` and ``response_type`` as JSON), and so is the proxy: the SDK's, read from the
-    environment once (aiohttp's ``trust_env`` would read it, and ``~/.netrc``, on every request).
-    """
-
-    def __init__(self, *, timeout: float = 30.0) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._proxy = load_http_proxy_from_env(_log)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def send(self, response_url: str, *, text: str, response_type: str) -> None:
-        """Post the answer; raises :class:`DeliveryError` if it was not taken."""
-        session = self._session
-        if session is None or session.closed:
-            session = self._session = aiohttp.ClientSession(timeout=self._timeout)
-        message = {"text": text, "response_type": response_type}
-        try:
-            async with session.post(response_url, json=message, proxy=self._proxy) as response:
-                await response.read()
-                status = response.status
-        except (TimeoutError, aiohttp.ClientError) as error:
-            raise DeliveryError(f"response_url unreachable ({_reason(error)})") from error
-        if status >= 400:
-            raise DeliveryError(f"response_url answered {status}")
-
-    async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
 
 
 class SlackPoster:
@@ -253,7 +121,7 @@ class SlackPoster:
         try:
             return await call(**kwargs)
         except SlackApiError as error:
-            reason = _reason(error)
+            reason = describe(error)
             if reason in _AUTH_ERRORS:
                 raise ConfigError(f"slack: SLACK_BOT_TOKEN was refused by Slack ({reason})") from None
             if reason == "missing_scope":
@@ -262,8 +130,8 @@ class SlackPoster:
                     "(reinstall it after adding them)"
                 ) from None
             raise PopupError(f"slack: {method} failed ({reason})") from None
-        except _TRANSPORT_ERRORS as error:
-            raise PopupError(f"slack: cannot reach the Slack Web API ({_reason(error)})") from None
+        except TRANSPORT_ERRORS as error:
+            raise PopupError(f"slack: cannot reach the Slack Web API ({describe(error)})") from None
 
     async def post(self, channel: ChannelRef, content: Message, *, key: str, thread: bool) -> Posted:
         """Post ``content`` as one or more messages, then its attachments as files.
@@ -300,9 +168,9 @@ class SlackPoster:
             try:
                 async with self._pacer.slot(channel_id):
                     response = await self._writer.chat_postMessage(**kwargs)
-            except _TRANSPORT_ERRORS as error:
+            except TRANSPORT_ERRORS as error:
                 raise DeliveryError(
-                    f"slack: chat.postMessage to {channel_id} failed ({_reason(error)}), part {index + 1} "
+                    f"slack: chat.postMessage to {channel_id} failed ({describe(error)}), part {index + 1} "
                     f"of {len(parts)}"
                 ) from error
             if index == 0:
@@ -324,16 +192,16 @@ class SlackPoster:
                         content=attachment.data,
                         thread_ts=first_ts if thread else None,
                     )
-            except _TRANSPORT_ERRORS as error:
-                _log.error("slack: uploading %r to %s failed (%s)", attachment.filename, channel_id, _reason(error))
+            except TRANSPORT_ERRORS as error:
+                _log.error("slack: uploading %r to %s failed (%s)", attachment.filename, channel_id, describe(error))
         return _posted(channel, first_ts, thread=thread)
 
     async def channel_name(self, channel: ChannelRef) -> str | None:
         """``#name`` as ``conversations.info`` tells it; None if Slack could not be asked."""
         try:
             response = await self._reader.conversations_info(channel=channel.channel_id)
-        except _TRANSPORT_ERRORS as error:
-            _log.info("slack: no name for channel %s (%s)", channel.channel_id, _reason(error))
+        except TRANSPORT_ERRORS as error:
+            _log.info("slack: no name for channel %s (%s)", channel.channel_id, describe(error))
             return None
         info = response.get("channel")
         name = info.get("name") if isinstance(info, dict) else None
@@ -377,8 +245,8 @@ class SlackPoster:
             _log.warning("slack: post %r in %s is missing parts; the next attempt completes it", key,
                          channel.channel_id)
             self._partial[(channel.channel_id, key)] = _Partial(ts=first.ts, present=present)
-        except (PopupError, *_TRANSPORT_ERRORS) as error:
-            _log.warning("slack: cannot look for post %r in %s (%s)", key, channel.channel_id, _reason(error))
+        except (PopupError, *TRANSPORT_ERRORS) as error:
+            _log.warning("slack: cannot look for post %r in %s (%s)", key, channel.channel_id, describe(error))
         return None
 
     async def thread_messages(self, channel: ChannelRef, thread_ts: str) -> list[dict[str, Any]]:
@@ -395,8 +263,8 @@ class SlackPoster:
                 cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
                 if not cursor:
                     return messages
-        except _TRANSPORT_ERRORS as error:
-            _log.warning("slack: cannot read thread %s in %s (%s)", thread_ts, channel.channel_id, _reason(error))
+        except TRANSPORT_ERRORS as error:
+            _log.warning("slack: cannot read thread %s in %s (%s)", thread_ts, channel.channel_id, describe(error))
             return messages
 
 

@@ -23,6 +23,7 @@ from sessions.records import NewPrompt, NewSession, PromptState, SessionRecord, 
 from sessions.settings import EngineSettings
 from sessions.store import Store
 from sessions.wakeups import Clock
+from sessions.web import WebOutlet
 
 _log = logging.getLogger(__name__)
 
@@ -74,12 +75,14 @@ class CommandHandlers:
         settings: EngineSettings,
         clock: Clock,
         control: SessionControl,
+        web: WebOutlet | None = None,
     ) -> None:
         self._store = store
         self._plans = plans
         self._settings = settings
         self._clock = clock
         self._control = control
+        self._web = web
         self._handlers: dict[str, Handler] = {
             "start": self._start,
             "stop": self._stop,
@@ -91,6 +94,7 @@ class CommandHandlers:
             "join": self._join,
             "leave": self._leave,
             "link": self._link,
+            "web": self._web_sign_in,
             "invite": self._invite,
         }
 
@@ -179,6 +183,7 @@ class CommandHandlers:
         lines = [
             f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
             f"recap at {recap}.",
+            *self._page_lines(session),
             "To run it in more channels, on any platform, type there:",
             f"/popup join {session.join_code}",
         ]
@@ -231,6 +236,8 @@ class CommandHandlers:
         text = compose.status(session, prompts, stats)
         if len(session.channels) > 1:
             text += "\n" + "\n".join(await self._channel_lines(session))
+        if not session.state.is_terminal:
+            text += "".join(f"\n{line}" for line in self._page_lines(session))
         return CommandReply(text=text)
 
     async def _channel_lines(self, session: SessionRecord) -> list[str]:
@@ -240,6 +247,23 @@ class CommandHandlers:
         platforms = sorted({platform_label(c.platform) for c in session.channels})
         head = f"Channels: {len(session.channels)} on {', '.join(platforms)}"
         return [head, *(f"• {line}" for line in compose.channel_lines(session.channels, per_channel, names))]
+
+    def _page_lines(self, session: SessionRecord) -> list[str]:
+        """With the web on, where people without the chat answer: the session's page."""
+        if self._web is None:
+            return []
+        return [f"The session's web page (anyone with it can answer): {self._web.page_url(session.id)}"]
+
+    async def _web_sign_in(self, command: CommandInvoked) -> CommandReply:
+        if self._web is None:
+            raise CommandError("The web side is not switched on ([web] enabled = true in the config).")
+        self._require("start", command, None)  # the dashboard is for those who may run sessions
+        link = await self._web.sign_in_link(command.member)
+        return CommandReply(
+            text="Your sign-in link to the dashboard (only you see it; it works once, and only for a few "
+            f"minutes): {link}",
+            ephemeral=True,
+        )
 
     async def _next(self, command: CommandInvoked) -> CommandReply:
         session = await self._active(command)

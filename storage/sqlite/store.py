@@ -36,8 +36,9 @@ from sessions.records import (
     ThreadTarget,
     TimeBin,
 )
+from sessions.store import Pruned, PruneHorizon, StorageFigures
 from storage.sqlite import channels as channel_sql
-from storage.sqlite import inbound
+from storage.sqlite import housekeeping, inbound
 from storage.sqlite.checkpoint import Checkpointer
 from storage.sqlite.connections import Connections, create_private_file, fetch_all, fetch_one, open_connections
 from storage.sqlite.recap_queries import STANDING, SqliteRecapQueries
@@ -57,6 +58,7 @@ from storage.sqlite.rows import (
     reply_row,
     ts,
 )
+from storage.sqlite.web_store import WebStoreMethods
 from storage.sqlite.writer import Params, Writer
 
 _log = logging.getLogger(__name__)
@@ -64,8 +66,11 @@ _log = logging.getLogger(__name__)
 _FETCH_BATCH = 2000
 
 
-class SqliteStore:
-    """:class:`sessions.store.Store` on one SQLite file. Open with :meth:`open`."""
+class SqliteStore(WebStoreMethods):
+    """:class:`sessions.store.Store` on one SQLite file. Open with :meth:`open`.
+
+    The web side's store (:class:`sessions.web.WebStore`) comes from :mod:`storage.sqlite.web_store`.
+    """
 
     def __init__(self, connections: Connections, path: str) -> None:
         self._db = connections.writer
@@ -437,6 +442,17 @@ class SqliteStore:
                 while rows := cast("list[ReplyRow]", await cursor.fetchmany(_FETCH_BATCH)):
                     for row in rows:
                         yield as_reply(row)
+
+    # -- housekeeping (policy: sessions.retention; SQL: storage.sqlite.housekeeping) --------------
+
+    async def prune(self, horizon: PruneHorizon, *, limit: int) -> Pruned:
+        async def prune(db: aiosqlite.Connection) -> Pruned:
+            return await housekeeping.prune(db, horizon, limit)
+
+        return await self._writer.transaction(prune)
+
+    async def storage_figures(self) -> StorageFigures:
+        return await housekeeping.figures(self._read, self._path)
 
     # -- recap queries (sessions.store.RecapQueries) -----------------------------------------
 

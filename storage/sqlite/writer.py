@@ -7,7 +7,7 @@ migrations/0001_init.sql), so a batch may group them by statement without changi
 Multi-statement transactions that need an answer (compare-and-set, create) run alone, between
 batches.
 
-This is the only module that reaches into aiosqlite's private API (:func:`_batch_runner`).
+This is the only module that reaches into aiosqlite's private API (:func:`_on_database_thread`).
 """
 
 from __future__ import annotations
@@ -70,8 +70,21 @@ def _commit_batch(db: sqlite3.Connection, grouped: Iterable[tuple[str, list[Para
         raise
 
 
-def _batch_runner(db: aiosqlite.Connection) -> BatchRunner | None:
-    """Run :func:`_commit_batch` on aiosqlite's own thread, if this aiosqlite lets us.
+def _statements_in_one_transaction(db: sqlite3.Connection, items: list[tuple[str, Params]]) -> list[list[sqlite3.Row]]:
+    """Runs on the database thread: control-plane statements queued together, one commit for all."""
+    db.execute("BEGIN")
+    try:
+        results = [db.execute(sql, params).fetchall() for sql, params in items]
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _on_database_thread(db: aiosqlite.Connection) -> Callable[..., Awaitable[Any]] | None:
+    """``run(fn, *args)``: ``fn(raw_connection, *args)`` on aiosqlite's own thread, if this aiosqlite lets us.
 
     aiosqlite has no public call for "run this function on the connection's thread", and each of
     its awaits is a thread hop plus a turn of the event loop; a batch as BEGIN, executemany and
@@ -86,10 +99,22 @@ def _batch_runner(db: aiosqlite.Connection) -> BatchRunner | None:
         raw = None
     if execute is None or not isinstance(raw, sqlite3.Connection):
         return None
-    run = cast(Callable[..., Awaitable[None]], execute)
+    run = cast(Callable[..., Awaitable[Any]], execute)
+
+    async def on_thread(fn: Callable[..., Any], *args: Any) -> Any:
+        return await run(fn, raw, *args)
+
+    return on_thread
+
+
+def _batch_runner(db: aiosqlite.Connection) -> BatchRunner | None:
+    """Run :func:`_commit_batch` in one trip to the database thread (see :func:`_on_database_thread`)."""
+    on_thread = _on_database_thread(db)
+    if on_thread is None:
+        return None
 
     async def commit(grouped: list[tuple[str, list[Params]]]) -> None:
-        await run(_commit_batch, raw, grouped)
+        await on_thread(_commit_batch, grouped)
 
     return commit
 
@@ -111,6 +136,7 @@ class Writer:
         self._wake = asyncio.Event()
         self._stopping = False
         self.one_trip = _batch_runner(db)
+        self._on_thread = _on_database_thread(db)
         self._task = asyncio.create_task(self._run(), name="popup-sqlite-writer")
 
     async def write(self, *statements: tuple[str, Params], urgent: bool = False) -> None:
@@ -146,7 +172,14 @@ class Writer:
                 if isinstance(item, _Transaction):
                     await self._run_transaction(item)
                 else:
-                    await self._run_statement(item)
+                    statements = [item]
+                    while self._control and len(statements) < _MAX_BATCH:
+                        following = self._control[0]
+                        if not isinstance(following, _Statement):
+                            break  # a transaction stays in its place in the queue
+                        statements.append(following)
+                        self._control.popleft()
+                    await self._run_statements(statements)
             elif self._urgent:
                 # A small transaction of its own: riding in a big inbound batch would make the
                 # post that waits for it wait for the whole batch.
@@ -203,6 +236,27 @@ class Writer:
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
+
+    async def _run_statements(self, items: list[_Statement]) -> None:
+        """Statements queued together (say, a wave of prompts falling due at once, each moving its
+        state and claiming its post) share one transaction and one trip: one commit instead of one
+        each. Each is atomic on its own either way; if any fails, all run again alone, so one
+        statement's error stays its own, as when it ran by itself."""
+        if len(items) == 1 or self._on_thread is None:
+            for item in items:
+                await self._run_statement(item)
+            return
+        try:
+            results: list[list[sqlite3.Row]] = await self._on_thread(
+                _statements_in_one_transaction, [(item.sql, item.params) for item in items]
+            )
+        except sqlite3.Error:
+            for item in items:
+                await self._run_statement(item)
+            return
+        for item, rows in zip(items, results, strict=True):
+            if not item.done.done():
+                item.done.set_result(rows)
 
     async def _run_statement(self, item: _Statement) -> None:
         try:

@@ -61,7 +61,8 @@ async def test_popup_group_is_synced_to_the_guild_with_every_subcommand(
     assert popup["name"] == "popup"
     subcommands = {o["name"]: o for o in popup["options"]}
     assert list(subcommands) == [
-        "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "invite", "help"
+        "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "invite",
+        "help",
     ]
     (join_code,) = subcommands["join"]["options"]
     assert join_code["name"] == "code"
@@ -135,6 +136,20 @@ async def test_a_public_answer_follows_a_private_done(fake: FakeDiscord, handler
     assert public["content"] == "Started @\u200beveryone"
     webhook_posts = [c for c in fake.calls if c.path.startswith("/webhooks/")]
     assert all(c.body["allowed_mentions"] == {"parse": []} for c in webhook_posts)
+
+
+async def test_web_asks_for_a_sign_in_link_and_the_answer_stays_private(
+    fake: FakeDiscord, adapter: DiscordAdapter, handler: RecordingHandler
+) -> None:
+    handler.reply = CommandReply(text="Your sign-in link: http://127.0.0.1:8080/signin/t0ken", ephemeral=True)
+    interaction = await fake.invoke(fake.olga, "web")
+    await eventually(lambda: len(interaction.followups) == 1, what="the answer")
+    (command,) = handler.commands
+    assert (command.name, command.args) == ("web", ())
+    assert command.member.user_id == str(fake.olga.id)
+    (answer,) = interaction.followups
+    assert answer["flags"] & EPHEMERAL
+    assert answer["content"].endswith("/signin/t0ken")
 
 
 async def test_plan_autocomplete_offers_matching_plans(fake: FakeDiscord, adapter: DiscordAdapter) -> None:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import random
 import re
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sessions.recap.exports import write_artifacts
 from sessions.recap.narrative import Narrative, gather_narrative, tell
+from sessions.recap.narrative.clustering import ITERATIONS, RESTARTS, _Silhouette, kmeans
 from sessions.recap.narrative.draft import Draft, Quote, Section
 from sessions.recap.narrative.grounding import Ungrounded, check
+from sessions.recap.narrative.narrator import _CONTRAST, _DOING, _PROPOSAL
+from sessions.recap.narrative.sparse import Sparse
 from sessions.recap.narrative.themes import find_themes
 from sessions.recap.story import Story, gather_story
 from storage.sqlite import SqliteStore
@@ -266,3 +278,139 @@ async def test_with_several_channels_a_quote_names_its_channel(store: SqliteStor
     md = story_markdown(narrative.draft, narrative.facts.voices, md_escape)
     assert "(channel 1)" in md
     assert "Person" not in md
+
+
+# -- the fast paths give what the plain algorithms give -------------------------------------------
+
+
+def _topical_vectors(seed: int, n: int, width: int = 60, topics: int = 4) -> list[Sparse]:
+    """Unit vectors that lean to one of a few topics (each a band of features), with noise."""
+    rng = random.Random(seed)
+    band = width // topics
+    vectors = []
+    for _ in range(n):
+        topic = rng.randrange(topics)
+        ids = {topic * band + rng.randrange(band) for _ in range(rng.randint(2, 6))}
+        ids |= {rng.randrange(width) for _ in range(rng.randint(0, 3))}
+        raw = {i: rng.random() + 0.1 for i in ids}
+        norm = math.sqrt(sum(w * w for w in raw.values()))
+        vectors.append(Sparse.of((i, w / norm) for i, w in raw.items()))
+    return vectors
+
+
+def _plain_kmeans(vectors: list[Sparse], width: int, k: int, seed: int) -> list[int]:
+    """Spherical k-means as the textbook writes it: k-means++ seeds, then every product in every
+    pass and every centroid a fresh mean (the same random draws as :func:`kmeans`)."""
+    rng = random.Random(seed)
+    dense = [v.dense(width) for v in vectors]
+
+    def dot(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    best: tuple[list[int], float] | None = None
+    for _ in range(RESTARTS):
+        seeds = [dense[rng.randrange(len(dense))]]
+        closest = [1.0 - dot(v, seeds[0]) for v in dense]
+        while len(seeds) < k:
+            pick = rng.random() * sum(d * d for d in closest)
+            chosen = len(dense) - 1
+            for i, d in enumerate(closest):
+                pick -= d * d
+                if pick <= 0:
+                    chosen = i
+                    break
+            seeds.append(dense[chosen])
+            closest = [min(c, 1.0 - dot(v, dense[chosen])) for c, v in zip(closest, dense, strict=True)]
+        centroids = [list(s) for s in seeds]
+        labels = [-1] * len(dense)
+        for _ in range(ITERATIONS):
+            assigned = [max(range(k), key=lambda c: (dot(v, centroids[c]), -c)) for v in dense]
+            if assigned == labels:
+                break
+            labels = assigned
+            for c in range(k):
+                members = [v for v, label in zip(dense, labels, strict=True) if label == c]
+                if members:
+                    total = [sum(column) for column in zip(*members, strict=True)]
+                    norm = math.sqrt(dot(total, total))
+                    centroids[c] = [x / norm for x in total]
+        score = sum(dot(v, centroids[label]) for v, label in zip(dense, labels, strict=True))
+        if best is None or score > best[1] + 1e-9:
+            best = (labels, score)
+    assert best is not None
+    return best[0]
+
+
+@pytest.mark.parametrize(("seed", "k"), [(1, 2), (2, 3), (3, 5), (4, 8)])
+def test_k_means_bounds_skip_only_products_that_cannot_change_a_cluster(seed: int, k: int) -> None:
+    vectors = _topical_vectors(seed, 160)
+    labels, centroids, _ = kmeans(vectors, 60, k, seed=seed)
+    assert labels == _plain_kmeans(vectors, 60, k, seed)
+    assert len(set(labels)) > 1
+    for centroid in centroids:
+        assert abs(math.sqrt(sum(w * w for w in centroid)) - 1.0) < 1e-9
+
+
+def test_the_silhouette_read_once_for_every_k_is_the_textbook_one() -> None:
+    vectors = _topical_vectors(7, 90)
+    silhouette = _Silhouette(vectors, 60)
+    for k in (2, 3, 4):
+        labels = kmeans(vectors, 60, k, seed=k)[0]
+        picked = list(silhouette.picked)
+        values = []
+        for i in picked:
+            distance: dict[int, list[float]] = {}
+            for j in picked:
+                if j != i:
+                    distance.setdefault(labels[j], []).append(1.0 - vectors[i].dot(vectors[j].dense(60)))
+            own = distance.get(labels[i])
+            if not own:
+                values.append(0.0)
+                continue
+            a = sum(own) / len(own)
+            b = min(sum(d) / len(d) for label, d in distance.items() if label != labels[i])
+            values.append((b - a) / max(a, b))
+        assert abs(silhouette.of(labels) - sum(values) / len(values)) < 1e-9
+
+
+def test_the_themes_are_the_same_whatever_the_hash_seed() -> None:
+    # Sums add their terms in feature-id order, never in a set's order (which follows the hash seed).
+    script = (
+        "import json\n"
+        "from sessions.recap.narrative.themes import find_themes\n"
+        "from tests.recap.labelled_day import read_day\n"
+        "found = find_themes([r.text for r in read_day().replies])\n"
+        "print(json.dumps([(t.label, t.members, [s.hex() for s in t.centrality]) for t in found]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert len(json.loads(outputs[0])) >= 4
+    assert outputs[0] == outputs[1]
+
+
+_PIECES = [
+    "but", "But", "BUT", "butter", "however", "though", "Although", "not sure", "Not  sure", "on the other hand",
+    "should", "Shouldn't", "let's", "LET'S", "lets", "we need to", "We Need To", "what if", "make", "Make",
+    "keep", "keeper", "pair", "ask", "maar", "Aber", "pero", "sin embargo", "deberíamos", "DEBERÍAMOS",
+    "ſhould", "\u212aeep", " ", " ", ", ", ".", "!", "'", "-", "_", "\n", "x", "1", "é",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_case_folding_finds_what_ignorecase_finds(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for pattern in (_CONTRAST, _PROPOSAL, _DOING):
+        expected = re.search(pattern._lowered.pattern, text, re.IGNORECASE)
+        assert (pattern.search(text) is None) == (expected is None), (text, pattern._lowered.pattern)

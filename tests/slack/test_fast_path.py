@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.slack.adapter import SlackAdapter
-from adapters.slack.client import NameCache, make_clients
+from adapters.slack.client import make_clients
 from adapters.slack.http_server import EventsServer, NotStored
+from adapters.slack.names import NameCache
 from sessions.model import ReplyPosted
 from tests.fakes import slack_events as ev
 from tests.fakes.recording_handler import RecordingHandler

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from adapters.slack.adapter import SlackAdapter
-from adapters.slack.client import NameCache, make_clients
+from adapters.slack.client import make_clients
+from adapters.slack.names import NameCache
 from sessions.engine import Engine, EngineSettings
 from sessions.model import Member
 from sessions.plans import Plan, PromptSpec, parse_time

@@ -17,11 +17,13 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from sessions.recap.narrative.lexicon import concept_index
+from sessions.recap.narrative.lexicon import ConceptIndex, concept_index
+from sessions.recap.narrative.sparse import Sparse
 from sessions.recap.stopwords import STOPWORDS
 
 STEM = 5
@@ -76,17 +78,22 @@ def fold(word: str) -> str:
 def tokens(text: str) -> list[str]:
     """The reply's meaningful tokens, folded (stopwords and lone digits dropped)."""
     stop = stopwords()
-    out: list[str] = []
-    for raw in _WORD.findall(text.replace("’", "'").replace("'", "")):
-        if _UNSPACED.search(raw):
-            word = raw.casefold()
-            out.extend(word[i : i + 2] for i in range(max(1, len(word) - 1)))
-            continue
-        word = fold(raw)
-        if len(word) < 2 or word.isdigit() or word in stop:
-            continue
-        out.append(word)
-    return out
+    return [token for raw in _WORD.findall(_unquoted(text)) for token in _word_tokens(raw, stop)]
+
+
+def _unquoted(text: str) -> str:
+    return text.replace("’", "'").replace("'", "")
+
+
+def _word_tokens(raw: str, stop: frozenset[str]) -> list[str]:
+    """The tokens of one word as ``_WORD`` finds it: none, itself folded, or its character pairs."""
+    if _UNSPACED.search(raw):
+        word = raw.casefold()
+        return [word[i : i + 2] for i in range(max(1, len(word) - 1))]
+    word = fold(raw)
+    if len(word) < 2 or word.isdigit() or word in stop:
+        return []
+    return [word]
 
 
 def stem(token: str) -> str:
@@ -97,12 +104,35 @@ def stem(token: str) -> str:
     return token
 
 
+_EMPTY = Sparse.of(())
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    """A word as ``_WORD`` finds it: its tokens with their stems, and the concepts and stems it brings."""
+
+    tokens: tuple[tuple[str, str], ...]
+    concepts: frozenset[str]
+    stems: frozenset[str]
+
+    @classmethod
+    def of(cls, raw: str, stop: frozenset[str], index: ConceptIndex) -> _Word:
+        tokens = tuple((t, stem(t)) for t in _word_tokens(raw, stop))
+        concepts = frozenset(key for t, _ in tokens for key in index.of(t))
+        return cls(tokens, concepts, frozenset(s for _, s in tokens))
+
+
 @dataclass(frozen=True, slots=True)
 class Vectors:
     """Unit-length sparse vectors, one per reply, and what each feature means."""
 
-    rows: tuple[dict[str, float], ...]  # feature -> weight; "c:" concepts, "w:" stems
+    rows: tuple[Sparse, ...]
+    features: tuple[str, ...]  # feature id -> "c:" concept key or "w:" stem; ids in sorted order
     surface: dict[str, str]  # "w:" feature -> the word it was most often
+
+    @property
+    def width(self) -> int:
+        return len(self.features)
 
     def featured(self) -> list[int]:
         return [i for i, row in enumerate(self.rows) if row]
@@ -116,44 +146,51 @@ def vectorise(texts: Sequence[str]) -> Vectors:
     dilute the others. The order of ``texts`` does not change any vector.
     """
     index = concept_index()
+    stop = stopwords()
+    # A day's replies repeat their words: each distinct word is folded, stemmed and looked up once.
+    known: dict[str, _Word] = {}
+    everything: list[str] = []
     per_reply: list[tuple[set[str], set[str]]] = []
-    df: dict[str, int] = {}
-    words: dict[str, dict[str, int]] = {}
+    df: Counter[str] = Counter()
     for text in texts:
+        raws = _WORD.findall(_unquoted(text))
+        everything += raws
         concepts: set[str] = set()
         stems: set[str] = set()
-        for token in tokens(text):
-            concepts.update(index.of(token))
-            s = stem(token)
-            stems.add(s)
-            seen = words.setdefault(s, {})
-            seen[token] = seen.get(token, 0) + 1
-        for s in stems:
-            df[s] = df.get(s, 0) + 1
+        for raw in set(raws):
+            word = known.get(raw)
+            if word is None:
+                word = known[raw] = _Word.of(raw, stop, index)
+            concepts |= word.concepts
+            stems |= word.stems
+        df.update(stems)
         per_reply.append((concepts, stems))
+    words: dict[str, Counter[str]] = {}  # stem -> its tokens, counted
+    for raw, count in Counter(everything).items():
+        for token, s in known[raw].tokens:
+            words.setdefault(s, Counter())[token] += count
     n = len(texts)
     ceiling = max(2, int(MAX_DF_SHARE * n)) if n >= 10 else n
     idf = {s: math.log(1 + n / d) for s, d in df.items() if 2 <= d <= ceiling}
-    rows: list[dict[str, float]] = []
+    features = tuple(sorted({"c:" + key for concepts, _ in per_reply for key in concepts} | {"w:" + s for s in idf}))
+    ids = {feature: i for i, feature in enumerate(features)}
+    concept_ids = {f[2:]: i for f, i in ids.items() if f.startswith("c:")}
+    stem_features = {s: (ids["w:" + s], weight) for s, weight in idf.items()}
+    rows: list[Sparse] = []
     for concepts, stems in per_reply:
-        row: dict[str, float] = {}
+        kept = sorted([stem_features[s] for s in stems if s in stem_features])
+        if kept:
+            norm = math.sqrt(sum([w * w for _, w in kept]))
+            kept = [(i, WORD_WEIGHT * w / norm) for i, w in kept]
         if concepts:
             weight = CONCEPT_WEIGHT / math.sqrt(len(concepts))
-            for key in concepts:
-                row["c:" + key] = weight
-        kept = [(s, idf[s]) for s in stems if s in idf]
-        if kept:
-            norm = math.sqrt(sum(w * w for _, w in kept))
-            for s, w in kept:
-                row["w:" + s] = WORD_WEIGHT * w / norm
-        total = math.sqrt(sum(w * w for w in row.values()))
-        rows.append({f: w / total for f, w in row.items()} if total else {})
+            kept += [(concept_ids[key], weight) for key in concepts]
+        if not kept:
+            rows.append(_EMPTY)
+            continue
+        kept.sort()
+        present, weights = zip(*kept, strict=True)
+        total = math.sqrt(sum([w * w for w in weights]))
+        rows.append(Sparse.ascending(present, tuple([w / total for w in weights])))
     surface = {"w:" + s: max(seen, key=lambda t: (seen[t], -len(t), t)) for s, seen in words.items() if s in idf}
-    return Vectors(rows=tuple(rows), surface=surface)
-
-
-def dot(a: dict[str, float], b: dict[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    get = b.get
-    return sum(w * get(f, 0.0) for f, w in a.items())
+    return Vectors(rows=tuple(rows), features=features, surface=surface)

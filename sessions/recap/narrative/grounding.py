@@ -77,9 +77,9 @@ def check(draft: Draft, facts: Facts) -> Draft:
     by_author: dict[str, list[Voice]] = {}
     for voice in facts.voices.values():
         by_author.setdefault(voice.author, []).append(voice)
-    names = {v.author for v in facts.voices.values() if len(v.author) >= 3}
+    names = {name for name in by_author if len(name) >= 3}
     # A name may hold digits ("Member 191"); naming someone states no number.
-    numbered = sorted({v.author for v in facts.voices.values() if any(c.isdigit() for c in v.author)}, key=len)[::-1]
+    numbered = sorted({name for name in by_author if any(c.isdigit() for c in name)}, key=len)[::-1]
     seen_names: set[str] = set()
     prose: list[str] = []
     sections: list[Section] = []
@@ -119,14 +119,13 @@ def _resolve(quote: Quote, facts: Facts, by_author: Mapping[str, list[Voice]]) -
     if facts.anonymous:
         if quote.by:
             raise Ungrounded("a quote is attributed to someone in an anonymous session")
-        pool: list[Voice] = list(facts.voices.values())
-    else:
-        if not quote.by:
-            raise Ungrounded("a quote without attribution")
-        pool = by_author.get(quote.by, [])
+    elif not quote.by:
+        raise Ungrounded("a quote without attribution")
     hinted = facts.voices.get(quote.reply_id) if quote.reply_id is not None else None
-    if hinted is not None and hinted in pool and span in hinted.text:
+    # The reply the quote names, if it is in the pool (anyone's, in an anonymous session).
+    if hinted is not None and (facts.anonymous or hinted.author == quote.by) and span in hinted.text:
         return quote
+    pool = facts.voices.values() if facts.anonymous else by_author.get(quote.by or "", [])
     for voice in sorted(pool, key=lambda v: v.id):
         if span in voice.text:
             return replace(quote, reply_id=voice.id)

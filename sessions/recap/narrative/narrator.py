@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from sessions.recap.narrative.draft import Draft, Paragraph, Quote, Section, Segment
 from sessions.recap.narrative.grounding import Facts, Voice
@@ -34,21 +35,36 @@ SPAN_CHARS = 240
 _SMALL = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # said as words
 _ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth".split()
 
-_CONTRAST = re.compile(
+
+class _AnyCase:
+    """A pattern (written in lower case) searched ignoring case, fast in ASCII text.
+
+    ``re.IGNORECASE`` makes the search several times slower. In ASCII text, the lowered text
+    searched case-sensitively gives exactly the same answer (no ASCII letter folds to anything but
+    its pair, lowering moves no position and changes no word boundary); other text is searched as
+    it is, ignoring case. Callers only ask whether there is a match.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self._lowered = re.compile(pattern)
+        self._any_case = re.compile(pattern, re.IGNORECASE)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self._lowered.search(text.lower()) if text.isascii() else self._any_case.search(text)
+
+
+_CONTRAST = _AnyCase(
     r"\b(but|however|although|though|instead|disagree|unless|not sure|on the other hand|maar|toch|aber|doch|"
-    r"jedoch|mais|pourtant|cependant|pero|sin embargo|aunque)\b",
-    re.IGNORECASE,
+    r"jedoch|mais|pourtant|cependant|pero|sin embargo|aunque)\b"
 )
 # Said anywhere in a reply, these propose; so does a reply that opens with a verb of doing.
-_PROPOSAL = re.compile(
+_PROPOSAL = _AnyCase(
     r"\b(should|let's|lets|propose|suggest|we need to|what if|laten we|zouden|moeten|sollten|lasst uns|"
-    r"vorschlag|devrions|proposer|essayons|deberíamos|propongo|hagamos)\b",
-    re.IGNORECASE,
+    r"vorschlag|devrions|proposer|essayons|deberíamos|propongo|hagamos)\b"
 )
-_DOING = re.compile(
+_DOING = _AnyCase(
     r"^\W*(make|start|stop|keep|put|protect|block|reserve|rotate|pair|ask|write|share|celebrate|record|"
-    r"delete|cancel|fix|invite|teach|post|count|end|decline)\b",
-    re.IGNORECASE,
+    r"delete|cancel|fix|invite|teach|post|count|end|decline)\b"
 )
 _FORWARD_PROMPT = re.compile(r"\b(change|try|habit|next|would|will|tomorrow|idea|could|wish|propose)\b", re.IGNORECASE)
 # A question the reply asks (not one it reports: "she asked 'why?' and…").
@@ -224,16 +240,17 @@ def _theme_section(
         if len(rest) >= _SECOND_POINT_FROM:
             more = _distinct(rest, 2)
             paragraphs.append(("Others added ", *_joined([quote(v) for v in more]), "."))
-    other = _distinct([m for m in members if m.id not in quoted and _CONTRAST.search(m.text)], 1)
+    # Generators, not lists: the patterns are tried only until a reply is found.
+    other = _distinct((m for m in members if m.id not in quoted and _CONTRAST.search(m.text)), 1)
     if other:
         lead = ("Not everyone saw it the same way: ", "There was another view too: ")[index % 2]
         paragraphs.append((lead, quote(other[0], _CONTRAST.search), "."))
     elif len(members) >= _ANGLE_FROM:
         # The member farthest from the theme's centre says it most differently from the rest.
-        far = _distinct([m for m in reversed(members) if m.id not in quoted and len(m.text.split()) >= 6], 1)
+        far = _distinct((m for m in reversed(members) if m.id not in quoted and len(m.text.split()) >= 6), 1)
         if far:
             paragraphs.append(("From a different angle: ", quote(far[0]), "."))
-    asked = _distinct([m for m in members if m.id not in quoted and _ASKS.search(m.text)], 1)
+    asked = _distinct((m for m in members if m.id not in quoted and _ASKS.search(m.text)), 1)
     if asked:
         paragraphs.append(("It left a question open: ", quote(asked[0], _ASKS.search)))
     return Section(heading=theme.label, paragraphs=tuple(paragraphs))
@@ -276,9 +293,11 @@ def _closing(
     def proposes(v: Voice) -> bool:
         return bool(_PROPOSAL.search(v.text) or (v.prompt in forward and _DOING.search(v.text)))
 
-    # Proposals that belong to an idea of the day first (a joke rarely does), then any.
-    candidates = [v for v in ranked if v.id not in quoted and proposes(v)]
-    candidates.sort(key=lambda v: v.id not in themed)
+    # Proposals that belong to an idea of the day first (a joke rarely does), then any; read only
+    # until enough are found.
+    in_themes = (v for v in ranked if v.id in themed)
+    elsewhere = (v for v in ranked if v.id not in themed)
+    candidates = (v for v in chain(in_themes, elsewhere) if v.id not in quoted and proposes(v))
     proposals = _distinct(candidates, PROPOSALS if day.replies >= 40 else 3)
     paragraphs: list[Paragraph] = []
     if proposals:
@@ -289,7 +308,7 @@ def _closing(
             segments.append(quote(v))
         segments.append(".")
         paragraphs.append(tuple(segments))
-    questions = _distinct([v for v in ranked if v.id not in quoted and _ASKS.search(v.text)], OPEN_QUESTIONS)
+    questions = _distinct((v for v in ranked if v.id not in quoted and _ASKS.search(v.text)), OPEN_QUESTIONS)
     if questions:
         segments = ["Questions still open at the day's end: "]
         for i, v in enumerate(questions):

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sessions.recap.narrative.clustering import cluster
-from sessions.recap.narrative.features import dot, vectorise
+from sessions.recap.narrative.features import vectorise
 from sessions.recap.narrative.lexicon import label_of
+from sessions.recap.narrative.sparse import Sparse
 
 MAX_THEMES = 7
 MIN_SHARE = 0.03  # of the featured replies, for a group to be a theme (and at least 2 replies)
@@ -39,11 +40,10 @@ def find_themes(texts: Sequence[str]) -> tuple[Found, ...]:
         return ()
     rows = [vectors.rows[i] for i in featured]
     k_max = min(MAX_THEMES + 1, max(2, len(featured) // 3))
-    found = cluster(rows, k_max=k_max)
+    found = cluster(rows, width=vectors.width, k_max=k_max)
     minimum = max(2, math.ceil(MIN_SHARE * len(featured)))
     groups: dict[int, list[tuple[float, int]]] = {}
-    for position, label in enumerate(found.labels):
-        similarity = dot(rows[position], found.centroids[label])
+    for position, (label, similarity) in enumerate(zip(found.labels, found.similarity, strict=True)):
         groups.setdefault(label, []).append((similarity, featured[position]))
     ordered = sorted(
         (g for g in groups.values() if len(g) >= minimum),
@@ -54,17 +54,17 @@ def find_themes(texts: Sequence[str]) -> tuple[Found, ...]:
     for group in ordered:
         group.sort(key=lambda item: (-item[0], item[1]))
         members = tuple(i for _, i in group)
-        name = _label([vectors.rows[i] for i in members], vectors.surface, used)
+        name = _label([vectors.rows[i] for i in members], vectors.features, vectors.surface, used)
         used.add(name)
         themes.append(Found(label=name, members=members, centrality=tuple(round(s, 6) for s, _ in group)))
     return tuple(themes)
 
 
-def _label(rows: Sequence[dict[str, float]], surface: dict[str, str], used: set[str]) -> str:
+def _label(rows: Sequence[Sparse], features: Sequence[str], surface: dict[str, str], used: set[str]) -> str:
     concept_counts: dict[str, int] = {}
     word_counts: dict[str, int] = {}
     for row in rows:
-        for feature in row:
+        for feature in map(features.__getitem__, row.ids):
             counts = concept_counts if feature.startswith("c:") else word_counts
             counts[feature] = counts.get(feature, 0) + 1
     concepts = sorted(concept_counts.items(), key=lambda kv: (-kv[1], kv[0]))
