@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from storage.sqlite import SqliteStore
 from tests.faults.figures import FIGURES
+from tests.postgres import new_database_sync
 
 
 @pytest.fixture
@@ -22,3 +23,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES.sessions:
         terminalreporter.write_line(FIGURES.line())
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (dropped after the test); skips where no server answers."""
+    with new_database_sync() as url:
+        yield url
