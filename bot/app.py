@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
@@ -14,7 +14,10 @@ from bot.config import Config
 from bot.loop import tune_for_serving
 from sessions.engine import Engine
 from sessions.wakeups import Wakeups, utc_now
-from storage.sqlite import SqliteStore
+from storage.open import open_store
+
+if TYPE_CHECKING:
+    from storage.open import OpenedStore
 
 _log = logging.getLogger(__name__)
 
@@ -42,14 +45,14 @@ class App:
         self.config = config
         self._console_out = console_out
         self._console_stdin = console_stdin
-        self.store: SqliteStore | None = None
+        self.store: OpenedStore | None = None
         self.engine: Engine | None = None
         self.adapters: list[Adapter] = []
         self._started: list[Adapter] = []
 
     async def start(self) -> None:
         config = self.config
-        self.store = await SqliteStore.open(config.storage_path)
+        self.store = await open_store(config.storage)
         self.adapters = build_adapters(config, console_out=self._console_out, console_stdin=self._console_stdin)
         self.engine = Engine(
             store=self.store,
@@ -68,7 +71,7 @@ class App:
             await self.stop()
             raise
         platforms = ", ".join(a.platform for a in self.adapters)
-        _log.info("popup is ready (%s); database %s", platforms, config.storage_path)
+        _log.info("popup is ready (%s); database %s", platforms, config.storage.where)
 
     async def stop(self) -> None:
         # The engine first: its work under way (a prompt or recap being posted) may finish

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.discord.settings import DiscordSettings
@@ -22,17 +23,23 @@ from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
 from sessions.rights import ORGANISER_FORMS, Organiser, parse_organiser
+from storage.settings import StorageSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     source: Path
-    storage_path: Path
+    storage: StorageSettings
     engine: EngineSettings
     plans: tuple[Plan, ...]
     console: bool
     slack: SlackSettings
     discord: DiscordSettings
+
+    @property
+    def storage_path(self) -> Path:
+        """The SQLite file (``storage.path``); not used when ``storage.url`` is set."""
+        return self.storage.path
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -102,24 +109,49 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     root = _Reader(source, data, "")
 
-    storage = root.sub("storage")
-    storage_path = Path(storage.get("path", str, "popup.db"))
-    if not storage_path.is_absolute():
-        storage_path = source.resolve().parent / storage_path  # relative to the config file
-    if not storage_path.parent.is_dir():
-        raise storage.fail("path", f"{str(storage_path)!r}: folder {str(storage_path.parent)!r} does not exist")
-
     plans = _plans(root)
     engine = _engine(root.sub("session"), plans)
     return Config(
         source=source,
-        storage_path=storage_path,
+        storage=_storage(root.sub("storage")),
         engine=engine,
         plans=plans,
         console=bool(root.sub("console").get("enabled", bool, False)),
         slack=_slack(root.sub("slack"), env if secrets else None),
         discord=_discord(root.sub("discord"), env if secrets else None),
     )
+
+
+def _storage(storage: _Reader) -> StorageSettings:
+    path = Path(storage.get("path", str, "popup.db"))
+    if not path.is_absolute():
+        path = storage.source.resolve().parent / path  # relative to the config file
+    url = storage.get("url", str, "").strip()
+    if url:
+        return StorageSettings(path=path, url=_postgres_url(storage, url))  # path is not used then
+    if not path.parent.is_dir():
+        raise storage.fail("path", f"{str(path)!r}: folder {str(path.parent)!r} does not exist")
+    return StorageSettings(path=path)
+
+
+def _postgres_url(storage: _Reader, url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError as exc:
+        raise storage.fail("url", f"{url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        shown = url if password is None else "postgresql://…"
+        raise storage.fail("url", f'{shown!r} must start with "postgresql://" (e.g. postgresql://popup@db:5432/popup)')
+    if password is not None:
+        # Never echo it: the message goes to terminals and logs.
+        host = parts.hostname or ""
+        raise storage.fail(
+            "url",
+            f"holds a password (postgresql://{parts.username}:…@{host}…); keep it out of the file and set "
+            "PGPASSWORD in the environment instead",
+        )
+    return url
 
 
 def _engine(session: _Reader, plans: tuple[Plan, ...]) -> EngineSettings:

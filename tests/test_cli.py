@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import new_database_sync
+
 CONFIG = """
 [storage]
 path = "popup.db"
@@ -393,3 +395,73 @@ def test_the_demo_folder_and_artifacts_are_private(tmp_path: Path) -> None:
     modes = {p.name: mode_of(p) for p in out.iterdir()}
     assert {"article.md", "article.html", "chart.png", "session.json", "replies.csv"} <= set(modes)
     assert set(modes.values()) == {"0o600"}, modes
+
+
+# -- PostgreSQL: migrate, copy, and what stays SQLite-only -------------------------------------------
+
+
+def postgres_config(tmp_path: Path, url: str, name: str = "pg.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(CONFIG.format(plan="long").replace('path = "popup.db"', f'url = "{url}"'), encoding="utf-8")
+    return path
+
+
+def test_migrate_brings_a_postgresql_database_to_the_schema_and_run_refuses_a_newer_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import asyncpg
+
+    config = postgres_config(tmp_path, postgres_url)
+    first = popup_cli("migrate", "--config", config)
+    assert first.returncode == 0, first.stderr
+    assert "migrated from schema 0 to 1" in first.stderr
+    again = popup_cli("migrate", "--config", config)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr
+
+    async def from_the_future() -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute("INSERT INTO schema_version (version) VALUES (999)")
+        finally:
+            await conn.close()
+
+    asyncio.run(from_the_future())
+    refused = popup_cli("run", "--config", config)
+    assert refused.returncode == 2
+    one_line_error(refused, "storage.url", "schema version 999 is newer than this Popup knows")
+
+
+def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> None:
+    config = postgres_config(tmp_path, "postgresql://popup@127.0.0.1:9/popup")
+    result = popup_cli("backup", "--config", config, "--out", tmp_path / "copy.db")
+    assert result.returncode == 2
+    one_line_error(result, "storage.url", "pg_dump")
+
+
+def test_copy_sqlite_to_postgresql_and_back_keeps_every_row(day_db: Path, config: Path, tmp_path: Path) -> None:
+    with new_database_sync() as url:
+        pg = postgres_config(tmp_path, url)
+        there = popup_cli("copy", "--from", config, "--to", pg)
+        assert there.returncode == 0, there.stderr
+        assert "verified by count and checksum" in there.stderr
+        refused = popup_cli("copy", "--from", config, "--to", pg)  # the target holds data now
+        assert refused.returncode == 2
+        one_line_error(refused, url, "--force")
+        assert popup_cli("copy", "--from", config, "--to", pg, "--force").returncode == 0
+
+        back = tmp_path / "back"
+        back.mkdir()
+        returned = back / "config.toml"
+        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+        home = popup_cli("copy", "--from", pg, "--to", returned)
+        assert home.returncode == 0, home.stderr
+
+        # The same sessions and the same export, byte for byte, from all three.
+        listings = [popup_cli("sessions", "--config", c) for c in (config, pg, returned)]
+        assert all(r.returncode == 0 for r in listings)
+        assert listings[0].stdout == listings[1].stdout == listings[2].stdout != ""
+        exports = [popup_cli("export", "1", "--config", c, "--format", "json") for c in (config, pg, returned)]
+        assert exports[0].stdout == exports[1].stdout == exports[2].stdout
+        assert '"replies"' in exports[0].stdout
+        assert replies_in(back / "popup.db") == replies_in(day_db)

@@ -204,3 +204,35 @@ def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> No
     config = load_config(write(tmp_path, text), env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
+
+
+def test_a_postgresql_url_replaces_the_path(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'path = "popup.db"', 'path = "no/such/folder/popup.db"\nurl = "postgresql://popup@db:5432/popup"'
+    )
+    config = load_config(write(tmp_path, text), env={})
+    assert config.storage.url == "postgresql://popup@db:5432/popup"
+    assert config.storage.is_postgres
+    assert config.storage.where == "postgresql://popup@db:5432/popup"  # the path's missing folder does not matter
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://popup@db/popup", r"storage\.url: 'mysql://popup@db/popup' must start with \"postgresql://\""),
+        ("postgresql://popup:s3cret@db:5432/popup", r"storage\.url: holds a password .*PGPASSWORD"),
+        ("postgres://:s3cret@db/popup", r"storage\.url: holds a password"),
+    ],
+)
+def test_a_bad_postgresql_url_is_named_and_a_password_never_echoed(tmp_path: Path, url: str, message: str) -> None:
+    path = write(tmp_path, GOOD.replace('path = "popup.db"', f'url = "{url}"'))
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path, env={})
+    assert "s3cret" not in str(caught.value)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "sessions", "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "storage.url" in result.stderr
+    assert "s3cret" not in result.stderr

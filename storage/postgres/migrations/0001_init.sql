@@ -159,6 +159,8 @@ CREATE TABLE tally_by_prompt (
 CREATE FUNCTION replies_fold_early_events() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     early_deleted_at double precision;
+    early_reactions integer;
+    early_present integer;
     early_edits integer;
 BEGIN
     SELECT d.deleted_at INTO early_deleted_at FROM deletions AS d
@@ -166,9 +168,11 @@ BEGIN
     IF FOUND THEN
         NEW.deleted_at := early_deleted_at;
     END IF;
-    NEW.reactions := NEW.reactions + (SELECT count(*) FROM reactions AS x
-        WHERE x.platform = NEW.platform AND x.channel_id = NEW.channel_id
-          AND x.message_id = NEW.message_id AND x.present = 1);
+    SELECT count(*), count(*) FILTER (WHERE x.present = 1) INTO early_reactions, early_present FROM reactions AS x
+    WHERE x.platform = NEW.platform AND x.channel_id = NEW.channel_id AND x.message_id = NEW.message_id;
+    IF early_reactions > 0 THEN
+        NEW.reactions := early_present;
+    END IF;
     SELECT count(*) INTO early_edits FROM reply_edits AS e
     WHERE e.platform = NEW.platform AND e.channel_id = NEW.channel_id AND e.message_id = NEW.message_id;
     IF early_edits > 0 THEN
