@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -12,6 +15,7 @@ from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.config import Config
 from bot.loop import tune_for_serving
+from sessions.cluster import Cluster, SessionLeases
 from sessions.engine import Engine
 from sessions.wakeups import Wakeups, utc_now
 from storage.open import open_store
@@ -54,6 +58,10 @@ class App:
         config = self.config
         self.store = await open_store(config.storage)
         self.adapters = build_adapters(config, console_out=self._console_out, console_stdin=self._console_stdin)
+        cluster = None
+        if isinstance(self.store, SessionLeases):  # a database other processes may share
+            holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+            cluster = Cluster(self.store, holder=holder, lease_seconds=config.storage.lease_seconds)
         self.engine = Engine(
             store=self.store,
             ports={adapter.platform: adapter for adapter in self.adapters},
@@ -61,6 +69,7 @@ class App:
             settings=config.engine,
             wakeups=Wakeups(),
             clock=utc_now,
+            cluster=cluster,
         )
         try:
             for adapter in self.adapters:

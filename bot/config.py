@@ -128,7 +128,11 @@ def _storage(storage: _Reader) -> StorageSettings:
         path = storage.source.resolve().parent / path  # relative to the config file
     url = storage.get("url", str, "").strip()
     if url:
-        return StorageSettings(path=path, url=_postgres_url(storage, url))  # path is not used then
+        lease = storage.get("lease_seconds", (int, float), 15)
+        if not 1 <= lease <= 3600:
+            raise storage.fail("lease_seconds", f"{lease!r} must be from 1 to 3600 (seconds)")
+        # path is not used then
+        return StorageSettings(path=path, url=_postgres_url(storage, url), lease_seconds=float(lease))
     if not path.parent.is_dir():
         raise storage.fail("path", f"{str(path)!r}: folder {str(path.parent)!r} does not exist")
     return StorageSettings(path=path)

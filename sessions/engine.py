@@ -10,13 +10,15 @@ through :mod:`sessions.inbound`, and ``/popup`` is answered by :mod:`sessions.co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sessions import compose
+from sessions.cluster import Cluster
 from sessions.commands.handlers import CommandHandlers
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from sessions.recap import Recap
 
 _log = logging.getLogger(__name__)
+
+_LEASE_RETRY_MARGIN = timedelta(seconds=0.5)
 
 RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
 
@@ -63,6 +67,7 @@ class Engine:
         wakeups: WakeupScheduler,
         clock: Clock,
         recap: RecapBuilder = build_recap,
+        cluster: Cluster | None = None,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -70,6 +75,8 @@ class Engine:
         self._clock = clock
         self._build_recap = recap
         self._wakeups = wakeups
+        self._cluster = cluster  # None: this process is the only one on its database
+        self._watching: asyncio.Task[None] | None = None
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,14 +101,35 @@ class Engine:
         """Start waking up, and pick up every unfinished session where the database left it."""
         self._wakeups.start()
         now = self._clock()
-        for session in await self._store.list_sessions(ACTIVE_STATES):
+        sessions = await self._store.list_sessions(ACTIVE_STATES)
+        for session in sessions:
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
+        if self._cluster is not None:
+            known = {session.id for session in sessions}
+            self._watching = asyncio.create_task(self._watch(self._cluster, known), name="popup-cluster-watch")
+
+    async def _watch(self, cluster: Cluster, known: set[int]) -> None:
+        """Wake for the sessions other processes start, as for those found at start-up."""
+        while True:
+            await asyncio.sleep(cluster.watch_seconds)
+            try:
+                sessions = await self._store.list_sessions(ACTIVE_STATES)
+            except Exception as exc:  # the database may be back at the next look
+                _log.warning("looking for sessions started elsewhere failed: %r", exc)
+                continue
+            for session in sessions:
+                if session.id not in known:
+                    known.add(session.id)
+                    self._wakeups.at(f"resume:{session.id}", self._clock(), self._resume, session)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
 
         Cancelling loses nothing: every step resumes from the database at the next start.
         """
+        if self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
         await self._wakeups.shutdown(grace)
         await finish_or_cancel(self._tasks, grace)
 
@@ -164,6 +192,23 @@ class Engine:
                 self._wakeups.at(f"prompt:{prompt.id}", prompt.due_at, self.post_prompt, session.id, prompt.id)
         self._wakeups.at(f"recap:{session.id}", session.recap_at, self.close_session, session.id)
 
+    @contextlib.asynccontextmanager
+    async def _turn(
+        self, session_id: int, job_id: str, wake: Callable[..., Awaitable[None]], *args: Any
+    ) -> AsyncIterator[bool]:
+        """Whether this process runs the session's step now: always alone; in a cluster, while it
+        holds the session's lease. Otherwise the step is woken again when the holder's runs out."""
+        if self._cluster is None:
+            yield True
+            return
+        async with self._cluster.turn(session_id) as lease:
+            if not lease.held:
+                # Never "now": this very wake-up may be job_id, and the scheduler skips a job whose
+                # last run has not returned yet.
+                again = max(lease.until, self._clock() + _LEASE_RETRY_MARGIN)
+                self._wakeups.at(job_id, again, wake, *args)
+            yield lease.held
+
     def _retry_later(self, job_id: str, attempt: int, wake: Callable[..., Awaitable[None]], *args: Any) -> None:
         delays = self._settings.retry_delays
         delay = delays[min(attempt, len(delays) - 1)]
@@ -174,8 +219,13 @@ class Engine:
 
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
-        async with self._locks[session_id]:
-            session = await self._store.get_session(session_id)
+        wake = (f"open:{session_id}", self.open_session, session_id, attempt)
+        async with self._locks[session_id], self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
+            if session is not None and session.state is SessionState.RUNNING and self._cluster is not None:
+                # Another process opened it meanwhile: wake for its timetable here as well.
+                self._schedule(session, await self._store.prompts(session_id))
+                return
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
             prompts = await self._store.prompts(session_id)
@@ -187,8 +237,9 @@ class Engine:
 
     async def post_prompt(self, session_id: int, prompt_id: int, attempt: int = 0, on_demand: bool = False) -> None:
         """Post a prompt that is due (or asked for ``on_demand``) while its session runs."""
-        async with self._locks[session_id]:
-            session = await self._store.get_session(session_id)
+        wake = (f"prompt:{prompt_id}", self.post_prompt, session_id, prompt_id, attempt, on_demand)
+        async with self._locks[session_id], self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
             if session is None or session.state is not SessionState.RUNNING:
                 return
             prompts = await self._store.prompts(session_id)
@@ -228,8 +279,11 @@ class Engine:
 
     async def close_session(self, session_id: int, attempt: int = 0) -> None:
         """Close: the due prompts, then the recap, in every channel; retried until all are out."""
-        async with self._locks[session_id]:
-            session = await self._store.get_session(session_id)
+        async with (
+            self._locks[session_id],
+            self._turn(session_id, f"recap:{session_id}", self.close_session, session_id, attempt) as mine,
+        ):
+            session = await self._store.get_session(session_id) if mine else None
             if session is None or session.state.is_terminal:
                 return
             closing = session.state is SessionState.CLOSING

@@ -225,7 +225,7 @@ class _PostgresSide:
 
     async def clear(self) -> None:
         names = ", ".join(table.name for table in (*TABLES, *TALLIES))
-        await self._conn.execute(f"TRUNCATE {names} RESTART IDENTITY")
+        await self._conn.execute(f"TRUNCATE {names}, session_leases RESTART IDENTITY")
 
     async def close(self) -> None:
         await self._conn.close()

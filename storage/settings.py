@@ -10,6 +10,9 @@ from pathlib import Path
 class StorageSettings:
     path: Path  # the SQLite file; not used when ``url`` is set
     url: str = ""  # postgresql://user@host:port/db; the password from the environment (PGPASSWORD)
+    # With PostgreSQL: how long a process's claim on a session's next step lasts unless renewed,
+    # so the longest another waits to take over from one that died (sessions/cluster.py).
+    lease_seconds: float = 15.0
 
     @property
     def is_postgres(self) -> bool:
