@@ -1,4 +1,4 @@
-"""``make bench``: the six benchmarks, each in a process of its own, then the summary line.
+"""``make bench``: the seven benchmarks, each in a process of its own, then the summary line.
 
 Each benchmark runs as ``python -m bench.NAME --json FILE`` so its peak RSS and its garbage are its
 own; its figures go to stdout as it finishes. The last line is the summary (issue 7's format).
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest")
+ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story", "many_channels")
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -63,6 +63,22 @@ def _discord(r: dict[str, Any]) -> str:
     return f"discord {r['per_s']:.0f}/s {r['peak_rss_mb']:.0f} MB"
 
 
+def _size(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+
+
+def _story(r: dict[str, Any]) -> str:
+    sizes = sorted(r["sizes"].items(), key=lambda kv: int(kv[0]))
+    parts = [f"{_size(int(size))} {f['cold_s']:.1f} s" for size, f in sizes]
+    rss = max(f["peak_rss_mb"] for _, f in sizes)
+    return f"story cold {', '.join(parts)}, {rss:.0f} MB"
+
+
+def _many(r: dict[str, Any]) -> str:
+    twice = f", {r['duplicates']} twice" if r["duplicates"] else ""
+    return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -70,6 +86,8 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "slack_ack": ("slack ack", _slack),
     "startup": ("startup", _startup),
     "discord_ingest": ("discord", _discord),
+    "story": ("story", _story),
+    "many_channels": ("channels", _many),
 }
 
 

@@ -15,12 +15,16 @@ from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.config import Config
 from bot.loop import tune_for_serving
+from bot.prose_model import prose_model
 from sessions.cluster import Cluster, SessionLeases
-from sessions.engine import Engine
+from sessions.engine import Engine, RecapBuilder, build_recap
+from sessions.records import SessionRecord
+from sessions.store import Store
 from sessions.wakeups import Wakeups, utc_now
 from storage.open import open_store
 
 if TYPE_CHECKING:
+    from sessions.recap import Recap
     from storage.open import OpenedStore
 
 _log = logging.getLogger(__name__)
@@ -40,6 +44,20 @@ def build_adapters(config: Config, *, console_out: TextIO | None = None, console
 
         adapters.append(DiscordAdapter(config.discord, plan_names=[p.name for p in config.plans]))
     return adapters
+
+
+def recap_builder(config: Config) -> RecapBuilder:
+    """The engine's recap: with ``[story] llm_base_url`` set, its story may be rewritten by the model."""
+    model = prose_model(config.story)
+    if model is None:
+        return build_recap
+
+    async def build(store: Store, session: SessionRecord) -> Recap:
+        from sessions.recap import build_recap as build_with
+
+        return await build_with(store, session, model=model)
+
+    return build
 
 
 class App:
@@ -69,6 +87,7 @@ class App:
             settings=config.engine,
             wakeups=Wakeups(),
             clock=utc_now,
+            recap=recap_builder(config),
             cluster=cluster,
         )
         try:

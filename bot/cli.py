@@ -9,12 +9,15 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from bot.loop import run as run_loop
 from sessions.errors import ConfigError, PopupError, StorageError
 from sessions.files import OutputExists, private_file, private_folder, private_text
 from storage.settings import StorageSettings
+
+if TYPE_CHECKING:
+    from sessions.recap.narrative import ProseModel
 
 _log = logging.getLogger(__name__)
 
@@ -100,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sessions":
             return run_loop(_sessions(_database(args)))
         if args.command == "export":
-            return run_loop(_export(_database(args), args.session_id, args.format, args.out, force=args.force))
+            model = _prose_model(args.config) if args.config is not None else None
+            return run_loop(
+                _export(_database(args), args.session_id, args.format, args.out, force=args.force, model=model)
+            )
         if args.command == "backup":
             return run_loop(_backup(_database(args), args.out, force=args.force))
         if args.command == "migrate":
@@ -125,6 +131,14 @@ def _database(args: argparse.Namespace) -> StorageSettings:
             raise ConfigError(f"--db {str(path)!r}: no such database file")
         return StorageSettings(path=path)
     return _storage(args.config)
+
+
+def _prose_model(config_path: Path) -> ProseModel | None:
+    """The ``[story]`` writer model of the config, if one is set."""
+    from bot.config import load_config
+    from bot.prose_model import prose_model
+
+    return prose_model(load_config(config_path, secrets=False).story)
 
 
 def _storage(config_path: Path) -> StorageSettings:
@@ -172,7 +186,13 @@ def _writing(out: Path) -> Iterator[None]:
 
 
 async def _export(
-    database: StorageSettings, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool
+    database: StorageSettings,
+    session_id: int,
+    fmt: ExportFormat,
+    out: Path | None,
+    *,
+    force: bool,
+    model: ProseModel | None = None,
 ) -> int:
     from sessions.recap.exports import export
     from storage.open import open_store
@@ -183,10 +203,10 @@ async def _export(
         if session is None:
             raise ConfigError(f"session {session_id}: no such session in {database.where} (see: popup sessions)")
         if out is None:
-            await export(store, session, fmt, sys.stdout)
+            await export(store, session, fmt, sys.stdout, model=model)
         else:
             with _writing(out), private_text(out, replace=force, newline="") as sink:
-                await export(store, session, fmt, sink)
+                await export(store, session, fmt, sink, model=model)
     finally:
         await store.close()
     return 0

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
+from bot.prose_model import StorySettings
+from sessions.channels import CHANNEL_REF_FORMS, Circle, parse_channel_ref
 from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
@@ -35,6 +37,7 @@ class Config:
     console: bool
     slack: SlackSettings
     discord: DiscordSettings
+    story: StorySettings = field(default_factory=StorySettings)
 
     @property
     def storage_path(self) -> Path:
@@ -49,6 +52,7 @@ class Config:
             self.slack.signing_secret,
             self.slack.app_token,
             self.discord.token,
+            self.story.api_key,
         )
         return tuple(v for v in values if v)
 
@@ -110,7 +114,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     root = _Reader(source, data, "")
 
     plans = _plans(root)
-    engine = _engine(root.sub("session"), plans)
+    engine = dataclasses.replace(_engine(root.sub("session"), plans), circles=_circles(root))
     return Config(
         source=source,
         storage=_storage(root.sub("storage")),
@@ -119,6 +123,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         console=bool(root.sub("console").get("enabled", bool, False)),
         slack=_slack(root.sub("slack"), env if secrets else None),
         discord=_discord(root.sub("discord"), env if secrets else None),
+        story=_story(root.sub("story"), env),
     )
 
 
@@ -223,6 +228,7 @@ def _plans(root: _Reader) -> tuple[Plan, ...]:
             recap_at=_time(plan, "recap_at"),
             prompts=tuple(prompts),
             anonymous=plan.get("anonymous", bool, False),
+            pulse_at=_time(plan, "pulse_at") if "pulse_at" in plan.table else None,
         )
         try:
             validate_plan(built)
@@ -230,6 +236,32 @@ def _plans(root: _Reader) -> tuple[Plan, ...]:
             raise ConfigError(f"{root.source}: {exc}") from None
         plans.append(built)
     return tuple(plans)
+
+
+def _circles(root: _Reader) -> tuple[Circle, ...]:
+    circles: list[Circle] = []
+    for index, table in enumerate(root.get("circles", list, [])):
+        where = f"circles[{index}]"
+        if not isinstance(table, dict):
+            raise root.fail(where, "expected a [[circles]] table")
+        circle = _Reader(root.source, table, where)
+        name = circle.get("name", str, required=True).strip()
+        if not name or any(ch.isspace() for ch in name):
+            raise circle.fail("name", f"{name!r} must be one word (it is typed as circle:NAME)")
+        if name in {c.name for c in circles}:
+            raise circle.fail("name", f"{name!r} is used by two circles")
+        refs = circle.get("channels", list, required=True)
+        channels = []
+        for c_index, ref in enumerate(refs):
+            channel = parse_channel_ref(ref) if isinstance(ref, str) else None
+            if channel is None:
+                raise circle.fail(f"channels[{c_index}]", f"{ref!r} is not a channel ref; use {CHANNEL_REF_FORMS}")
+            if channel not in channels:
+                channels.append(channel)
+        if not channels:
+            raise circle.fail("channels", "is empty; list the channels the circle meets in")
+        circles.append(Circle(name=name, channels=tuple(channels)))
+    return tuple(circles)
 
 
 def _time(table: _Reader, key: str) -> Any:
@@ -310,3 +342,21 @@ def _discord(discord: _Reader, env: Mapping[str, str] | None) -> DiscordSettings
         gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
         token=_secret(env, "DISCORD_TOKEN", discord) if enabled and env is not None else "",
     )
+
+
+_STORY_KEYS = ("llm_base_url", "llm_model")
+
+
+def _story(story: _Reader, env: Mapping[str, str]) -> StorySettings:
+    for key in story.table:
+        if key not in _STORY_KEYS:
+            raise story.fail(key, f"is not a [story] key (the keys are {' and '.join(_STORY_KEYS)})")
+    base = story.get("llm_base_url", str, "").strip()
+    if base and not base.startswith(("http://", "https://")):
+        raise story.fail("llm_base_url", f"{base!r} must be an http(s) URL, e.g. http://127.0.0.1:8080/v1")
+    model = story.get("llm_model", str, "").strip()
+    if base and not model:
+        raise story.fail("llm_model", "is empty; name the model when llm_base_url is set")
+    # The key is optional (a local server needs none); it is read only when a model is configured.
+    key = env.get("POPUP_LLM_API_KEY", "").strip() if base else ""
+    return StorySettings(llm_base_url=base.rstrip("/"), llm_model=model, api_key=key)

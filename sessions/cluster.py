@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,25 +53,44 @@ class Cluster:
         self.lease_seconds = lease_seconds
         self.watch_seconds = watch_seconds  # how often to look for sessions started by other processes
         self._leases = leases
+        # Steps of one session in this process may overlap (a catch-up while a prompt goes out): the
+        # lease is this process's, renewed by one task, and given back only when the last step is done.
+        self._inside: defaultdict[int, int] = defaultdict(int)
+        self._guards: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._renewing: dict[int, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
     async def turn(self, session_id: int) -> AsyncIterator[Lease]:
         """The session's lease, renewed while the block runs and given back after it, if held."""
-        lease = await self._leases.take_lease(session_id, self.holder, self.lease_seconds)
+        async with self._guards[session_id]:
+            lease = await self._leases.take_lease(session_id, self.holder, self.lease_seconds)
+            if lease.held:
+                self._inside[session_id] += 1
+                if session_id not in self._renewing:
+                    self._renewing[session_id] = asyncio.create_task(
+                        self._renew(session_id), name=f"popup-lease-{session_id}"
+                    )
         if not lease.held:
             yield lease
             return
-        renewing = asyncio.create_task(self._renew(session_id), name=f"popup-lease-{session_id}")
         try:
             yield lease
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-            try:
-                await self._leases.release_lease(session_id, self.holder)
-            except Exception as exc:  # it runs out on its own
-                _log.warning("session %d: giving the lease back failed: %r", session_id, exc)
+            async with self._guards[session_id]:
+                self._inside[session_id] -= 1
+                if not self._inside[session_id]:
+                    del self._inside[session_id]
+                    await self._give_back(session_id)
+
+    async def _give_back(self, session_id: int) -> None:
+        renewing = self._renewing.pop(session_id)
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        try:
+            await self._leases.release_lease(session_id, self.holder)
+        except Exception as exc:  # it runs out on its own
+            _log.warning("session %d: giving the lease back failed: %r", session_id, exc)
 
     async def _renew(self, session_id: int) -> None:
         while True:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sessions.model import Message, Section
-from sessions.records import PromptRecord, PromptState, SessionRecord, SessionStats
+from sessions.channels import where
+from sessions.model import ChannelRef, Message, Quote, Section
+from sessions.records import ChannelFigures, PromptRecord, PromptState, SessionRecord, SessionStats
 
 
 def plural(count: int, one: str, many: str) -> str:
@@ -72,3 +73,45 @@ def status(session: SessionRecord, prompts: Sequence[PromptRecord], stats: Sessi
 
 def cancelled(session: SessionRecord) -> Message:
     return Message(body=f"The popup session “{session.title}” was cancelled. Thank you for being here.")
+
+
+def outage(session: SessionRecord, channel: ChannelRef, name: str | None) -> Message:
+    """The organiser's one notice that a channel of the session cannot be posted in."""
+    return Message(
+        body=f"Popup cannot post in {where(channel, name)} for the session “{session.title}” right now. "
+        "The other channels go on meanwhile, and that channel gets what it missed once it can be "
+        "posted in again: check that the bot is still there and allowed to post."
+    )
+
+
+def channel_lines(
+    channels: Sequence[ChannelRef], figures: Mapping[ChannelRef, ChannelFigures], names: Mapping[ChannelRef, str]
+) -> tuple[str, ...]:
+    """A line per channel: where it is and what it has said so far."""
+    lines = []
+    for channel in channels:
+        counted = figures.get(channel)
+        replies = counted.replies if counted else 0
+        people = counted.people if counted else 0
+        lines.append(
+            f"{where(channel, names.get(channel))}: {plural(replies, 'reply', 'replies')} "
+            f"from {plural(people, 'person', 'people')}"
+        )
+    return tuple(lines)
+
+
+def pulse(
+    session: SessionRecord,
+    *,
+    replies: int,
+    channel_lines: Sequence[str],
+    heard: Sequence[Quote],
+) -> Message:
+    """The mid-day digest a channel gets: the day so far per channel, and voices from the others."""
+    sections = [Section(heading="Replies so far", lines=tuple(channel_lines))]
+    if heard:
+        sections.append(Section(heading="Heard in the other channels", quotes=tuple(heard)))
+    body = f"Half-way through “{session.title}”: {plural(replies, 'reply', 'replies')} so far, " + (
+        f"across {plural(len(channel_lines), 'channel', 'channels')}."
+    )
+    return Message(title="Pulse of the day", body=body, sections=tuple(sections))

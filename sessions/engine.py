@@ -21,10 +21,11 @@ from sessions import compose
 from sessions.cluster import Cluster
 from sessions.commands.handlers import CommandHandlers
 from sessions.inbound import Inbound
-from sessions.ledger import Ledger
-from sessions.model import CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
+from sessions.ledger import Ledger, Outgoing
+from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
 from sessions.plans import Plan
-from sessions.ports import Backfills, ChatPort
+from sessions.ports import Backfills, ChatPort, NamesChannels
+from sessions.pulse import pulse_digest
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
 from sessions.settings import EngineSettings as EngineSettings
 from sessions.states import PromptEvent, SessionEvent, move_prompt, move_session
@@ -41,6 +42,8 @@ _log = logging.getLogger(__name__)
 _LEASE_RETRY_MARGIN = timedelta(seconds=0.5)
 
 RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
+
+_GONE = (SessionState.CANCELLED, SessionState.FAILED)  # sessions whose channels get nothing more
 
 
 async def build_recap(store: Store, session: SessionRecord) -> Recap:
@@ -80,6 +83,8 @@ class Engine:
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recaps: dict[int, Message] = {}  # the recap as posted, for channels that get it late
+        self._told: set[tuple[int, ChannelRef]] = set()  # outage notices already given
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
         self._inbound = Inbound(store=store, threads=self._threads)
@@ -167,6 +172,11 @@ class Engine:
         if session.recap_at <= now:
             await self.close_session(session.id)  # posts what fell due first, in order
             return
+        # Channels that fell behind before the restart get what they missed first. (In a cluster,
+        # while another process has the session's turn, its step brings every channel up to date.)
+        async with self._turn(session.id) as mine:
+            if mine:
+                await self._fan_out(session, await self._issued(session, await self._store.prompts(session.id)))
         # What fell due while we were down, in timetable order, before anything new.
         for prompt in await self._store.prompts(session.id):
             if prompt.state in (PromptState.PENDING, PromptState.POSTING) and prompt.due_at <= now:
@@ -190,19 +200,22 @@ class Engine:
         for prompt in prompts:
             if prompt.state in (PromptState.PENDING, PromptState.POSTING):
                 self._wakeups.at(f"prompt:{prompt.id}", prompt.due_at, self.post_prompt, session.id, prompt.id)
+        if session.pulse_at is not None:
+            self._wakeups.at(f"pulse:{session.id}", session.pulse_at, self.post_pulse, session.id)
         self._wakeups.at(f"recap:{session.id}", session.recap_at, self.close_session, session.id)
 
     @contextlib.asynccontextmanager
     async def _turn(
-        self, session_id: int, job_id: str, wake: Callable[..., Awaitable[None]], *args: Any
+        self, session_id: int, job_id: str | None = None, wake: Callable[..., Awaitable[Any]] | None = None, *args: Any
     ) -> AsyncIterator[bool]:
         """Whether this process runs the session's step now: always alone; in a cluster, while it
-        holds the session's lease. Otherwise the step is woken again when the holder's runs out."""
+        holds the session's lease. Every step that posts runs in a turn, so that it posts once
+        cluster-wide. Otherwise ``wake`` is woken again when the holder's lease runs out."""
         if self._cluster is None:
             yield True
             return
         async with self._cluster.turn(session_id) as lease:
-            if not lease.held:
+            if not lease.held and job_id is not None and wake is not None:
                 # Never "now": this very wake-up may be job_id, and the scheduler skips a job whose
                 # last run has not returned yet.
                 again = max(lease.until, self._clock() + _LEASE_RETRY_MARGIN)
@@ -229,7 +242,7 @@ class Engine:
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
             prompts = await self._store.prompts(session_id)
-            if await self._ledger.deliver(session, "opening", compose.opening(session, prompts)):
+            if await self._fan_out(session, self._opening(session, prompts)):
                 await move_session(self._store, session_id, session.state, SessionEvent.OPENING_POSTED)
                 self._schedule(session, prompts)
                 return
@@ -270,9 +283,8 @@ class Engine:
                 return True  # another wake-up has it
         elif prompt.state is not PromptState.POSTING:
             return True  # already posted (a duplicate wake-up) or no longer wanted
-        content = compose.prompt(session, prompt, total)
-        key = f"prompt:{prompt.position}"
-        if not await self._ledger.deliver(session, key, content, prompt_id=prompt.id, thread=True):
+        prompts = await self._store.prompts(session.id)
+        if not await self._fan_out(session, await self._issued(session, prompts, upto=prompt)):
             return False
         await move_prompt(self._store, prompt.id, PromptState.POSTING, PromptEvent.POSTED, at=self._clock())
         return True
@@ -309,9 +321,17 @@ class Engine:
             await self._drop_pending(session.id)
             self._wakeups.cancel(f"open:{session.id}")
             self._threads.forget_session(session.id)
-            await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
+            await self._post_cancelled(session, locked=True)
         self._ended[session.id].set()
         return True
+
+    async def _post_cancelled(self, session: SessionRecord, *, locked: bool = False) -> None:
+        """The notice that the session ended without a recap (in a cluster, when this process has
+        the session's turn; woken again otherwise)."""
+        lock = contextlib.nullcontext() if locked else self._locks[session.id]
+        async with lock, self._turn(session.id, f"cancelled:{session.id}", self._post_cancelled, session) as mine:
+            if mine:
+                await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
 
     async def _post_due_prompts(self, session: SessionRecord) -> bool:
         """The day's due prompts go out before its recap, also when an outage held them back."""
@@ -324,8 +344,21 @@ class Engine:
         return True
 
     async def _post_recap(self, session: SessionRecord) -> bool:
-        if await self._ledger.posted_everywhere(session, "recap"):
-            return True  # a restart between posting the recap and recording the close
+        behind = set(session.channels) - await self._ledger.posted_in(session, "recap")
+        if len(behind) < len(set(session.channels)):
+            # A restart between posting the recap and recording the close: the channels that
+            # have not got it yet catch up on their own.
+            for channel in behind:
+                self._catch_up_later(session.id, channel, 0)
+            return True
+        recap = await self._recap_message(session)
+        prompts = await self._store.prompts(session.id)
+        return await self._fan_out(session, await self._issued(session, prompts, recap=recap))
+
+    async def _recap_message(self, session: SessionRecord) -> Message:
+        message = self._recaps.get(session.id)
+        if message is not None:
+            return message
         recap = await self._build_recap(self._store, session)
         message = recap.message
         if recap.attachments:
@@ -335,7 +368,137 @@ class Engine:
                 sections=message.sections,
                 attachments=message.attachments + recap.attachments,
             )
-        return await self._ledger.deliver(session, "recap", message)
+        self._recaps[session.id] = message
+        return message
+
+    # -- every channel gets the whole day ---------------------------------------------------------
+
+    def _opening(self, session: SessionRecord, prompts: Sequence[PromptRecord]) -> list[Outgoing]:
+        return [Outgoing(key="opening", content=compose.opening(session, prompts))]
+
+    async def _issued(
+        self,
+        session: SessionRecord,
+        prompts: Sequence[PromptRecord],
+        *,
+        upto: PromptRecord | None = None,
+        recap: Message | None = None,
+    ) -> list[Outgoing]:
+        """What every channel of the session should have, in order: the opening, each prompt under
+        way or out (up to ``upto``, which is going out now), and the ``recap`` when it is."""
+        outbox = self._opening(session, prompts)
+        for prompt in prompts:
+            if upto is not None and prompt.position > upto.position:
+                break
+            if prompt.id == (upto.id if upto else None) or prompt.state in (PromptState.POSTING, PromptState.POSTED):
+                outbox.append(
+                    Outgoing(
+                        key=f"prompt:{prompt.position}",
+                        content=compose.prompt(session, prompt, len(prompts)),
+                        prompt_id=prompt.id,
+                        thread=True,
+                    )
+                )
+        if recap is not None:
+            outbox.append(Outgoing(key="recap", content=recap))
+        return outbox
+
+    async def _fan_out(self, session: SessionRecord, outbox: Sequence[Outgoing]) -> bool:
+        """Every channel brought up to the end of ``outbox`` at once. True when at least one channel
+        has all of it: the step is done, and a channel that could not take it catches up on its own
+        (the organiser is told once). False when no channel could: the whole step is tried again."""
+        delivery = await self._ledger.fan_out(session, outbox)
+        if not delivery.complete:
+            return False
+        for channel in delivery.behind:
+            self._catch_up_later(session.id, channel, 0)
+            await self._tell_outage(session, channel, delivery.complete)
+        return True
+
+    def _catch_up_later(self, session_id: int, channel: ChannelRef, attempt: int) -> None:
+        delays = self._settings.retry_delays
+        when = self._clock() + timedelta(seconds=delays[min(attempt, len(delays) - 1)])
+        job = f"catchup:{session_id}:{channel.platform}:{channel.channel_id}"
+        self._wakeups.at(job, when, self.catch_up, session_id, channel, attempt + 1)
+
+    async def catch_up(self, session_id: int, channel: ChannelRef, attempt: int = 0) -> bool:
+        """Post in ``channel`` what the session has posted elsewhere and it lacks, in order; True
+        when it has everything. Tried again later while it cannot (up to the configured attempts)."""
+        job = f"catchup:{session_id}:{channel.platform}:{channel.channel_id}"
+        async with self._turn(session_id, job, self.catch_up, session_id, channel, attempt) as mine:
+            if not mine:
+                return False
+            session = await self._store.get_session(session_id)
+            if session is None or channel not in session.channels or session.state in _GONE:
+                return True
+            prompts = await self._store.prompts(session_id)
+            recap = await self._recap_message(session) if session.state is SessionState.CLOSED else None
+            delivery = await self._ledger.fan_out(session, await self._issued(session, prompts, recap=recap), [channel])
+            if not delivery.behind:
+                return True
+        if attempt < self._settings.catch_up_attempts:
+            self._catch_up_later(session_id, channel, attempt)
+        else:
+            _log.warning(
+                "session %d: giving up on %s channel %s for now (tried %d times); it is tried again with the next post",
+                session_id, channel.platform, channel.channel_id, attempt,
+            )
+        return False
+
+    async def _tell_outage(self, session: SessionRecord, channel: ChannelRef, healthy: Sequence[ChannelRef]) -> None:
+        """Tell the organiser once (in the session's first channel, or the first that works) that
+        ``channel`` cannot be posted in; the ledger keeps it to one notice per channel and session."""
+        if (session.id, channel) in self._told:
+            return
+        self._told.add((session.id, channel))
+        target = session.channel if session.channel in healthy else healthy[0]
+        names = {c.channel: c.name for c in await self._store.session_channels(session.id)}
+        notice = Outgoing(
+            key=f"notice:outage:{channel.platform}:{channel.channel_id}",
+            content=compose.outage(session, channel, names.get(channel)),
+        )
+        await self._ledger.fan_out(session, [notice], [target])
+
+    async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
+        self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
+        return await self.catch_up(session_id, channel)
+
+    def channel_left(self, session_id: int, channel: ChannelRef) -> None:
+        self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
+
+    def reaches(self, channel: ChannelRef) -> bool:
+        return channel.platform in self._ports
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        port = self._ports.get(channel.platform)
+        if not isinstance(port, NamesChannels):
+            return None
+        try:
+            return await port.channel_name(channel)
+        except Exception:  # a name is a nicety: never let it stop a join
+            _log.warning("no name for %s channel %s", channel.platform, channel.channel_id, exc_info=True)
+            return None
+
+    # -- the mid-day pulse --------------------------------------------------------------------------
+
+    async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
+        """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
+        wake = (f"pulse:{session_id}", self.post_pulse, session_id, attempt)
+        async with self._locks[session_id], self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
+            if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
+                return
+            if await self._ledger.posted_in(session, "pulse"):
+                return  # out already (a restart, a duplicate wake-up)
+            if self._clock() - session.pulse_at > self._settings.late_grace:
+                _log.info("session %d: the pulse fell due while the bot was away; skipped", session_id)
+                return
+            prompts = await self._store.prompts(session_id)
+            digest = await pulse_digest(self._store, session)
+            outbox = [*await self._issued(session, prompts), Outgoing(key="pulse", content=digest)]
+            if await self._fan_out(session, outbox) or attempt + 1 >= len(self._settings.retry_delays):
+                return
+        self._retry_later(f"pulse:{session_id}", attempt, self.post_pulse, session_id, attempt + 1)
 
     async def _drop_pending(self, session_id: int) -> None:
         """Prompts not yet due when a session ends early will not be posted."""

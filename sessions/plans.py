@@ -72,6 +72,7 @@ class Plan:
     recap_at: TimeSpec
     prompts: tuple[PromptSpec, ...]
     anonymous: bool = False
+    pulse_at: TimeSpec | None = None  # a digest of the day so far to every channel (issue 13)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +81,7 @@ class Timetable:
 
     prompts: tuple[datetime, ...]
     recap_at: datetime
+    pulse_at: datetime | None = None
 
 
 def resolve_time(spec: TimeSpec, *, started_at: datetime, day: date, tz: ZoneInfo) -> datetime:
@@ -100,7 +102,14 @@ def build_timetable(plan: Plan, *, started_at: datetime, day: date, tz: ZoneInfo
     prompts = tuple(resolve_time(p.at, started_at=started_at, day=day, tz=tz) for p in plan.prompts)
     recap_at = resolve_time(plan.recap_at, started_at=started_at, day=day, tz=tz)
     _check_order(plan, prompts, recap_at)
-    return Timetable(prompts=prompts, recap_at=recap_at)
+    pulse_at = None
+    if plan.pulse_at is not None:
+        pulse_at = resolve_time(plan.pulse_at, started_at=started_at, day=day, tz=tz)
+        if pulse_at >= recap_at:
+            raise PlanError(
+                f"plan {plan.name!r}: pulse_at ({plan.pulse_at}) must come before recap_at ({plan.recap_at})"
+            )
+    return Timetable(prompts=prompts, recap_at=recap_at, pulse_at=pulse_at)
 
 
 def _check_order(plan: Plan, prompts: Sequence[datetime], recap_at: datetime) -> None:
@@ -127,7 +136,7 @@ def validate_plan(plan: Plan) -> None:
     for index, prompt in enumerate(plan.prompts):
         if not prompt.text.strip():
             raise PlanError(f"plan {plan.name!r}: prompts[{index}].text is empty")
-    specs = [p.at for p in plan.prompts] + [plan.recap_at]
+    specs = [p.at for p in plan.prompts] + [plan.recap_at] + ([plan.pulse_at] if plan.pulse_at else [])
     if all(isinstance(s, ClockTime) for s in specs) or all(isinstance(s, Offset) for s in specs):
         # Any fixed start and day resolve same-form times monotonically, so one probe decides.
         probe = datetime(2000, 1, 3, tzinfo=UTC)

@@ -63,3 +63,12 @@ class Backfills(Protocol):
     async def backfill(self, threads: Sequence[ThreadRef]) -> None:
         """Fetch each thread's history and hand every reply to the handler (the store dedupes)."""
         ...
+
+
+@runtime_checkable
+class NamesChannels(Protocol):
+    """An adapter that can tell a channel's display name, for "#learning on Slack" in the recap."""
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """The name people know the channel by ("#learning"); None when the platform cannot tell."""
+        ...

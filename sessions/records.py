@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -61,6 +61,8 @@ class SessionRecord:
     started_at: datetime
     recap_at: datetime
     closed_at: datetime | None = None
+    join_code: str | None = None  # what other channels type as `/popup join CODE`
+    pulse_at: datetime | None = None  # when every channel gets a digest of the day so far
 
     @property
     def channel(self) -> ChannelRef:
@@ -86,6 +88,44 @@ class NewSession:
     started_at: datetime
     recap_at: datetime
     prompts: tuple[NewPrompt, ...]
+    join_code: str | None = None
+    pulse_at: datetime | None = None
+    # More channels to start in at once (a circle); one that already has an active session is
+    # left out. ``channel`` itself must be free, or nothing is created.
+    more_channels: tuple[ChannelRef, ...] = ()
+    channel_names: Mapping[ChannelRef, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionChannel:
+    """One channel of a session, as it joined."""
+
+    channel: ChannelRef
+    name: str | None = None  # the adapter's display name ("#learning"), when it could tell
+    joined_by: str | None = None  # "platform:user_id" of who attached it; None where the session started
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelFigures:
+    """Standing replies in one channel of a session (a reply's own channel: on Discord, the thread)."""
+
+    channel: ChannelRef
+    replies: int
+    people: int
+    reactions: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkedVoices:
+    """Identities of one member that wrote in a session from more than one platform (/popup link).
+
+    ``identities`` holds ``(platform, user_id, replies)`` per identity; ``shared_prompts`` the
+    prompts more than one of them answered (the person is counted once there).
+    """
+
+    person: str
+    identities: tuple[tuple[str, str, int], ...]
+    shared_prompts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +134,7 @@ class PostRecord:
 
     id: int
     session_id: int
-    key: str  # "opening", "prompt:3", "recap", "notice:cancel"
+    key: str  # "opening", "prompt:3", "pulse", "recap", "notice:cancel"
     channel: ChannelRef
     attempts: int
     message_id: str | None = None
@@ -179,6 +219,8 @@ class RankedRow(NamedTuple):
     edited: int  # 0 or 1
     author_name: str
     text: str
+    platform: str  # where the reply was written: the recap says where each voice came from
+    channel_id: str
 
 
 class PeopleWhoWrote(NamedTuple):

@@ -6,7 +6,10 @@
   cancel or advance it. The starter is matched by platform *and* user id: the same id on another
   platform is someone else.
 
-Every other word (``status``, ``plans``, ``forget``, ``help``) is open to everyone.
+``join`` follows ``start``'s rule in the joining channel. ``leave`` is for organisers (or, without
+them, the session's starter and whoever joined the channel) and admins.
+
+Every other word (``status``, ``plans``, ``forget``, ``link``, ``help``) is open to everyone.
 
 An organiser is a platform-qualified user or role id, never a name: a Discord role's name can be
 given to any role by anyone with Manage Roles, and a bare id could match on the wrong platform.
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from sessions.model import Member
 from sessions.records import SessionRecord
 
-GUARDED = frozenset({"start", "stop", "cancel", "next"})
+GUARDED = frozenset({"start", "join", "stop", "cancel", "next", "leave"})
 
 ORGANISER_FORMS = (
     '"slack:U123" (a Slack user), "discord:123456" (a Discord user), '
@@ -34,6 +37,7 @@ _STARTER_ONLY = {
     "stop": "stop it",
     "cancel": "cancel it",
     "next": "post its next prompt",
+    "leave": "take this channel out of it",
 }
 
 
@@ -88,9 +92,16 @@ def may_run(member: Member, command: str, session: SessionRecord | None, organis
         return True
     if organisers:
         return any(organiser.matches(member) for organiser in organisers)
-    if command == "start":
+    if command in ("start", "join"):
         return True
     return session is not None and started(member, session)
+
+
+def may_leave(member: Member, session: SessionRecord, joined_by: str | None, organisers: Sequence[Organiser]) -> bool:
+    """Whether ``member`` may take the channel that ``joined_by`` attached out of ``session``."""
+    if may_run(member, "leave", session, organisers):
+        return True
+    return not organisers and joined_by == f"{member.platform}:{member.user_id}"
 
 
 def started(member: Member, session: SessionRecord) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sessions.channels import Circle
 from sessions.rights import Organiser
 
 
@@ -19,3 +20,7 @@ class EngineSettings:
     # it is marked missed (and named in the recap) rather than landing out of context.
     late_grace: timedelta = timedelta(minutes=15)
     retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # between failed posts
+    circles: tuple[Circle, ...] = ()  # ``[[circles]]``: /popup start PLAN circle:NAME
+    # A channel that fell behind (its platform down, the bot removed) is tried again this many
+    # times, at the retry delays, before it is skipped until the session's next post.
+    catch_up_attempts: int = 30

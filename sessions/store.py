@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef, Posted
 from sessions.records import (
+    ChannelFigures,
+    LinkedVoices,
     NewReply,
     NewSession,
     Participation,
@@ -21,6 +23,7 @@ from sessions.records import (
     PromptState,
     RankedRow,
     ReplyRecord,
+    SessionChannel,
     SessionRecord,
     SessionState,
     SessionStats,
@@ -64,6 +67,47 @@ class Store(Protocol):
         ...
 
     async def prompts(self, session_id: int) -> list[PromptRecord]: ...
+
+    # -- the session's channels (sessions across channels and platforms) -----------------------
+    async def session_by_join_code(self, code: str) -> SessionRecord | None:
+        """The scheduled or running session whose join code is ``code``; None once it has ended."""
+        ...
+
+    async def attach_channel(
+        self, session_id: int, channel: ChannelRef, *, name: str | None = None, joined_by: str | None = None
+    ) -> int | None:
+        """Add ``channel`` to the session; None when done (or it was there already), else the id of
+        the other active session that has it. Check and insert are one transaction."""
+        ...
+
+    async def detach_channel(self, session_id: int, channel: ChannelRef) -> bool:
+        """Take ``channel`` out of the session (its stored replies stay); False if it was not in it."""
+        ...
+
+    async def session_channels(self, session_id: int) -> list[SessionChannel]:
+        """The session's channels in the order they joined, with their names."""
+        ...
+
+    async def channel_figures(self, session_id: int) -> list[ChannelFigures]:
+        """Standing replies per session channel (a Discord reply, written in a prompt's thread, counts
+        for the channel the thread hangs under). Reads every standing reply of the session: ask only
+        for sessions of more than one channel."""
+        ...
+
+    # -- identities linked across platforms ------------------------------------------------------
+    async def add_link_code(self, code: str, platform: str, user_id: str, *, at: datetime) -> None: ...
+
+    async def redeem_link_code(
+        self, code: str, platform: str, user_id: str, *, at: datetime, not_before: datetime
+    ) -> tuple[str, str] | None:
+        """Use ``code`` (made after ``not_before``) once: link its maker's identity with
+        ``(platform, user_id)``. Returns the maker's ``(platform, user_id)``, or None when the
+        code is unknown, used or too old. The same platform cannot link to itself."""
+        ...
+
+    async def linked_voices(self, session_id: int) -> list[LinkedVoices]:
+        """Linked members who wrote in the session under more than one identity."""
+        ...
 
     async def set_prompt_state(
         self,

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from storage.sqlite import SqliteStore
+from tests.fakes.recording_handler import RecordingHandler
 from tests.faults.figures import FIGURES
 from tests.postgres import new_database_sync
 
@@ -23,6 +24,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES.sessions:
         terminalreporter.write_line(FIGURES.line())
+
+
+@pytest.fixture
+def handler() -> RecordingHandler:
+    """What an adapter under test hands its commands and events to, instead of the engine."""
+    return RecordingHandler()
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sessions.engine import Engine, EngineSettings
@@ -115,7 +116,7 @@ class Rig:
         return reply.text
 
     async def posted(self, key: str) -> None:
-        await wait_for(lambda: key in self.port.sent())
+        await eventually(lambda: key in self.port.sent(), what=f"the {key} post")
 
     async def reply(self, position: int, text: str, who: Member, message_id: str) -> MessageRef:
         from sessions.model import ReplyPosted
@@ -133,12 +134,27 @@ class Rig:
             await self.store.close()
 
 
-async def wait_for(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
+async def eventually(
+    predicate: Callable[[], bool | Awaitable[bool]], within: float = 10.0, what: str = "the condition"
+) -> None:
+    """Wait until ``predicate()`` holds (it may be a coroutine function); fail after ``within`` seconds.
+
+    The one way the suite waits for something to happen: on a stored row, a posted message, a log
+    line. ``within`` is a ceiling for a machine under load, not a speed the test measures.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        held = predicate()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
 
 
 async def make_rig(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench import __main__ as suite
-from bench import discord_ingest, ingest, punctuality, slack_ack, startup
+from bench import discord_ingest, ingest, many_channels, punctuality, slack_ack, startup
 from storage.sqlite import SqliteStore
 
 pytestmark = pytest.mark.slow
@@ -59,6 +59,15 @@ def test_recap_plugs_in_at_tiny_size() -> None:
 
     result = recap.run(sizes=(500,))
     assert set(result["sizes"]) == {"500"}
+
+
+def test_many_channels_at_tiny_size() -> None:
+    result = many_channels.run(per_platform=3, spacing=1)
+    assert result["channels"] == 6
+    assert result["reached"] == {"prompt:1": 6, "prompt:2": 6, "recap": 6}
+    assert result["duplicates"] == 0
+    assert "many channels:" in many_channels.report(result)
+    assert suite.summary({"many_channels": result}).startswith("bench: 6 channels: prompt ")
 
 
 def test_the_summary_line_has_the_issue_form() -> None:

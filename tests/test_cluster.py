@@ -4,7 +4,6 @@ taken over once its lease runs out, finding its post instead of posting again.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from sessions.records import PromptState, SessionState
 from sessions.wakeups import Wakeups, utc_now
 from storage.postgres import PostgresStore
 from tests.store_contract.test_store_contract import new_session
-from tests.support import RecordingPort, member, offset_plan, wait_for
+from tests.support import RecordingPort, eventually, member, offset_plan
 
 
 @dataclass
@@ -70,12 +69,12 @@ async def cluster(postgres_url: str) -> AsyncIterator[tuple[list[Process], Recor
 
 async def wait_closed(rig: Process, session_id: int, within: float = 20.0) -> None:
     """Wait for the stored state (any engine may be the one that closes it)."""
-    async with asyncio.timeout(within):
-        while True:
-            session = await rig.store.get_session(session_id)
-            if session is not None and session.state is SessionState.CLOSED:
-                return
-            await asyncio.sleep(0.05)
+
+    async def closed() -> bool:
+        session = await rig.store.get_session(session_id)
+        return session is not None and session.state is SessionState.CLOSED
+
+    await eventually(closed, within, what=f"session {session_id} closed")
 
 
 async def test_every_post_goes_out_once_whichever_engine_wakes(cluster: tuple[list[Process], RecordingPort]) -> None:
@@ -92,14 +91,15 @@ async def test_a_holder_that_died_mid_post_is_taken_over_and_its_post_found(
     rigs, port = cluster
     await rigs[0].start_session()
     [session] = await rigs[1].store.list_sessions()
-    await wait_for(lambda: "prompt:1" in port.sent())
+    await eventually(lambda: "prompt:1" in port.sent(), what="prompt 1 posted")
     second = (await rigs[1].store.prompts(session.id))[1]
     # A process takes the session's lease for prompt 2, marks it posting, notes its attempt, gets
     # the post onto the platform and dies before recording it: its lease outlives the due time.
     store = rigs[1].store
-    async with asyncio.timeout(10):  # the live engines give it back between steps
-        while not (await store.take_lease(session.id, "the-dead-one", 4.0)).held:
-            await asyncio.sleep(0.01)
+    async def taken() -> bool:  # the live engines give it back between steps
+        return (await store.take_lease(session.id, "the-dead-one", 4.0)).held
+
+    await eventually(taken, what="the lease free between steps")
     assert await store.set_prompt_state(second.id, [PromptState.PENDING], PromptState.POSTING)
     record = await store.claim_post(session.id, "prompt:2", session.channel, prompt_id=second.id)
     await store.note_attempt(record.id)

@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.config import load_config
 from sessions.errors import ConfigError
 from sessions.rights import Organiser, OrganiserKind
+from tests.config_files import DAY, plan, write_config
+from tests.process import PopupProcess, popup_command
 
-GOOD = """
-[storage]
-path = "popup.db"
-[session]
-timezone = "Europe/Amsterdam"
-default_plan = "day"
-[[plans]]
-name = "day"
-title = "A day"
-recap_at = "17:00"
-  [[plans.prompts]]
-  at = "09:00"
-  text = "First?"
-  [[plans.prompts]]
-  at = "12:00"
-  text = "Second?"
-[console]
-enabled = true
-"""
+GOOD: dict[str, Any] = {"session": {"timezone": "Europe/Amsterdam"}, "console": {"enabled": True}}
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def write(tmp_path: Path, **overrides: Any) -> Path:
+    """The good config with ``overrides`` (one whole top-level key each; see write_config)."""
+    return write_config(tmp_path, **{**GOOD, **overrides})
 
 
 def test_the_example_config_loads() -> None:
@@ -49,124 +36,114 @@ def test_the_example_config_loads() -> None:
 
 
 def test_a_good_config(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, GOOD), env={})
+    config = load_config(write(tmp_path), env={})
     assert config.storage_path == tmp_path / "popup.db"
     assert config.engine.timezone == "Europe/Amsterdam"
     assert config.engine.organisers == ()
 
 
-BAD = [
-    ("malformed toml", GOOD.replace('title = "A day"', 'title = "A day'), r"not valid TOML"),
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("malformed toml", {"raw": 'title = "A day'}, r"not valid TOML"),
     (
         "unknown default plan",
-        GOOD.replace('default_plan = "day"', 'default_plan = "night"'),
+        {"session": {"default_plan": "night"}},
         r"session\.default_plan: 'night' is not a configured plan",
     ),
     (
         "bad time",
-        GOOD.replace('at = "09:00"', 'at = "25:99"'),
+        {"plans": [plan("day", "17:00", ("25:99", "First?"), ("12:00", "Second?"))]},
         r"plans\[0\]\.prompts\[0\]\.at: '25:99' is not a time of day",
     ),
-    (
-        "no prompts",
-        GOOD.split("  [[plans.prompts]]")[0] + "[console]\nenabled = true\n",
-        r"plan 'day': prompts is empty",
-    ),
+    ("no prompts", {"plans": [plan("day", "17:00")]}, r"plan 'day': prompts is empty"),
     (
         "recap before last prompt",
-        GOOD.replace('recap_at = "17:00"', 'recap_at = "10:00"'),
+        {"plans": [plan("day", "10:00", ("09:00", "First?"), ("12:00", "Second?"))]},
         r"plan 'day': recap_at \(10:00\) must come after the last prompt \(12:00\)",
     ),
-    (
-        "missing folder",
-        GOOD.replace('path = "popup.db"', 'path = "nowhere/popup.db"'),
-        r"storage\.path: .*does not exist",
-    ),
-    ("bad zone", GOOD.replace("Europe/Amsterdam", "Mars/Olympus"), r"session\.timezone: 'Mars/Olympus' is not an IANA"),
-    (
-        "wrong type",
-        GOOD.replace("enabled = true", 'enabled = "yes"'),
-        r"console\.enabled: expected true or false, got 'yes'",
-    ),
-    ("no plans", "[console]\nenabled = true\n", r"plans: no \[\[plans\]\] configured"),
-    ("slack without token", GOOD + "[slack]\nenabled = true\n", r"SLACK_BOT_TOKEN is not set"),
-    ("discord without token", GOOD + "[discord]\nenabled = true\n", r"DISCORD_TOKEN is not set"),
-    ("bad guild id", GOOD + '[discord]\nguild_ids = ["abc"]\n', r"discord\.guild_ids\[0\]: 'abc' is not a guild id"),
-    ("bad slack mode", GOOD + '[slack]\nmode = "carrier-pigeon"\n', r"slack\.mode: 'carrier-pigeon'"),
+    ("missing folder", {"storage": {"path": "nowhere/popup.db"}}, r"storage\.path: .*does not exist"),
+    ("bad zone", {"session": {"timezone": "Mars/Olympus"}}, r"session\.timezone: 'Mars/Olympus' is not an IANA"),
+    ("wrong type", {"console": {"enabled": "yes"}}, r"console\.enabled: expected true or false, got 'yes'"),
+    ("no plans", {"storage": None, "session": None, "plans": None}, r"plans: no \[\[plans\]\] configured"),
+    ("slack without token", {"slack": {"enabled": True}}, r"SLACK_BOT_TOKEN is not set"),
+    ("discord without token", {"discord": {"enabled": True}}, r"DISCORD_TOKEN is not set"),
+    ("bad guild id", {"discord": {"guild_ids": ["abc"]}}, r"discord\.guild_ids\[0\]: 'abc' is not a guild id"),
+    ("bad slack mode", {"slack": {"mode": "carrier-pigeon"}}, r"slack\.mode: 'carrier-pigeon'"),
     (
         "organiser by role name",
-        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["slack:U0ORG", "Organiser"]'),
+        {"session": {"organisers": ["slack:U0ORG", "Organiser"]}},
         r"session\.organisers\[1\]: 'Organiser' is not a platform-qualified id; use \"slack:U123\" \(a Slack user\), "
         r"\"discord:123456\" \(a Discord user\), \"discord:role:123456\" \(a Discord role\) or \"console:NAME\"$",
     ),
     (
         "organiser on an unknown platform",
-        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["teams:U0ORG"]'),
+        {"session": {"organisers": ["teams:U0ORG"]}},
         r"session\.organisers\[0\]: 'teams:U0ORG' is not a platform-qualified id; use \"slack:U123\"",
     ),
     (
         "organiser as a bare number",
-        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = [123456]'),
+        {"session": {"organisers": [123456]}},
         r"session\.organisers\[0\]: 123456 is not a platform-qualified id; use \"slack:U123\"",
     ),
     (
         "discord role by name",
-        GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["discord:role:Organiser"]'),
+        {"session": {"organisers": ["discord:role:Organiser"]}},
         r"session\.organisers\[0\]: 'discord:role:Organiser' is not a platform-qualified id",
     ),
+    (
+        "story url not http",
+        {"story": {"llm_base_url": "ftp://127.0.0.1/v1", "llm_model": "m"}},
+        r"story\.llm_base_url: 'ftp://127\.0\.0\.1/v1' must be an http\(s\) URL",
+    ),
+    (
+        "story url without model",
+        {"story": {"llm_base_url": "http://127.0.0.1:8080/v1"}},
+        r"story\.llm_model: is empty",
+    ),
+    ("story model not text", {"story": {"llm_model": 3}}, r"story\.llm_model: expected a string, got 3"),
+    ("story unknown key", {"story": {"llm_key": "x"}}, r"story\.llm_key: is not a \[story\] key"),
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), [(t, m) for _, t, m in BAD], ids=[n for n, _, _ in BAD])
-def test_bad_configs_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+@pytest.mark.parametrize(("overrides", "message"), [(o, m) for _, o, m in BAD], ids=[n for n, _, _ in BAD])
+def test_bad_configs_name_the_problem(tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, text), env={})
+        load_config(write(tmp_path, **overrides), env={})
 
 
 def test_a_malformed_token_is_refused_without_being_echoed(tmp_path: Path) -> None:
     secret = "not-a-token-but-very-secret-123"
-    text = GOOD + '[slack]\nenabled = true\nmode = "socket"\n'
+    path = write(tmp_path, slack={"enabled": True, "mode": "socket"})
     with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, text), env={"SLACK_BOT_TOKEN": secret, "SLACK_APP_TOKEN": "xapp-1"})
+        load_config(path, env={"SLACK_BOT_TOKEN": secret, "SLACK_APP_TOKEN": "xapp-1"})
     assert "SLACK_BOT_TOKEN does not look right" in str(caught.value)
     assert secret not in str(caught.value)
 
 
 def test_the_slack_base_url_gets_its_trailing_slash(tmp_path: Path) -> None:
-    text = GOOD + '[slack]\napi_base_url = "http://127.0.0.1:9/api"\n'
-    assert load_config(write(tmp_path, text), env={}).slack.api_base_url == "http://127.0.0.1:9/api/"
+    config = write(tmp_path, slack={"api_base_url": "http://127.0.0.1:9/api"})
+    assert load_config(config, env={}).slack.api_base_url == "http://127.0.0.1:9/api/"
 
 
 def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
-    text = GOOD + "[discord]\nenabled = true\n"
-    config = load_config(write(tmp_path, text), env={"DISCORD_TOKEN": "sekrit-token-value"})
+    config = load_config(write(tmp_path, discord={"enabled": True}), env={"DISCORD_TOKEN": "sekrit-token-value"})
     assert "sekrit-token-value" not in repr(config)
     assert config.secrets == ("sekrit-token-value",)
 
 
-@pytest.mark.parametrize(("text", "message"), [(t, m) for _, t, m in BAD[:3]], ids=[n for n, _, _ in BAD[:3]])
-def test_the_cli_exits_2_with_one_line(tmp_path: Path, text: str, message: str) -> None:
-    config = write(tmp_path, text)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+@pytest.mark.parametrize(("overrides", "message"), [(o, m) for _, o, m in BAD[:3]], ids=[n for n, _, _ in BAD[:3]])
+async def test_the_cli_exits_2_with_one_line(tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
+    popup = PopupProcess(write(tmp_path, **overrides))
+    await popup.launch()
+    assert await popup.wait() == 2
+    lines = popup.stderr.strip().splitlines()
+    assert len(lines) == 1, popup.stderr
     assert lines[0].startswith("popup: error: ")
-    import re
-
     assert re.search(message, lines[0])
 
 
 def test_organisers_are_read_as_platform_qualified_ids(tmp_path: Path) -> None:
     forms = '["slack:U0ORG", "discord:80351110224678912", "discord:role:41771983423143936", "console:you"]'
-    text = GOOD.replace('default_plan = "day"', f'default_plan = "day"\norganisers = {forms}')
-    config = load_config(write(tmp_path, text), env={})
+    config = load_config(write(tmp_path, session={"organisers": json.loads(forms)}), env={})
     assert config.engine.organisers == (
         Organiser(platform="slack", kind=OrganiserKind.USER, id="U0ORG"),
         Organiser(platform="discord", kind=OrganiserKind.USER, id="80351110224678912"),
@@ -176,7 +153,7 @@ def test_organisers_are_read_as_platform_qualified_ids(tmp_path: Path) -> None:
 
 
 def test_the_cli_names_a_bad_organiser_in_one_line_and_exits_2(tmp_path: Path) -> None:
-    config = write(tmp_path, GOOD.replace('default_plan = "day"', 'default_plan = "day"\norganisers = ["Organiser"]'))
+    config = write(tmp_path, session={"organisers": ["Organiser"]})
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
         capture_output=True,
@@ -190,27 +167,22 @@ def test_the_cli_names_a_bad_organiser_in_one_line_and_exits_2(tmp_path: Path) -
     assert '"discord:role:123456" (a Discord role)' in line
 
 
-def test_the_cli_refuses_bad_usage_with_2() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "export", "1"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 2
+async def test_the_cli_refuses_bad_usage_with_2() -> None:
+    assert (await popup_command("export", "1")).code == 2
 
 
 def test_database_commands_read_the_config_without_secrets(tmp_path: Path) -> None:
-    text = GOOD + "[slack]\nenabled = true\n[discord]\nenabled = true\n"
+    path = write(tmp_path, slack={"enabled": True}, discord={"enabled": True})
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN is not set"):
-        load_config(write(tmp_path, text), env={})
-    config = load_config(write(tmp_path, text), env={}, secrets=False)
+        load_config(path, env={})
+    config = load_config(path, env={}, secrets=False)
     assert config.storage_path == tmp_path / "popup.db"
     assert config.secrets == ()
 
 
 def test_a_postgresql_url_replaces_the_path(tmp_path: Path) -> None:
-    text = GOOD.replace(
-        'path = "popup.db"', 'path = "no/such/folder/popup.db"\nurl = "postgresql://popup@db:5432/popup"'
-    )
-    config = load_config(write(tmp_path, text), env={})
+    storage = {"path": "no/such/folder/popup.db", "url": "postgresql://popup@db:5432/popup"}
+    config = load_config(write(tmp_path, storage=storage), env={})
     assert config.storage.url == "postgresql://popup@db:5432/popup"
     assert config.storage.is_postgres
     assert config.storage.where == "postgresql://popup@db:5432/popup"  # the path's missing folder does not matter
@@ -225,7 +197,7 @@ def test_a_postgresql_url_replaces_the_path(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_postgresql_url_is_named_and_a_password_never_echoed(tmp_path: Path, url: str, message: str) -> None:
-    path = write(tmp_path, GOOD.replace('path = "popup.db"', f'url = "{url}"'))
+    path = write(tmp_path, storage={"url": url})
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(path, env={})
     assert "s3cret" not in str(caught.value)
@@ -236,3 +208,61 @@ def test_a_bad_postgresql_url_is_named_and_a_password_never_echoed(tmp_path: Pat
     assert result.stderr.count("\n") == 1
     assert "storage.url" in result.stderr
     assert "s3cret" not in result.stderr
+
+
+def test_the_story_writer_model_is_optional_and_its_key_secret(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path), env={}).story.llm_base_url == ""
+    story = {"llm_base_url": "http://127.0.0.1:8080/v1/", "llm_model": "tiny"}
+    config = load_config(write(tmp_path, story=story), env={"POPUP_LLM_API_KEY": "sk-very-secret"})
+    assert (config.story.llm_base_url, config.story.llm_model) == ("http://127.0.0.1:8080/v1", "tiny")
+    assert config.story.api_key == "sk-very-secret"
+    assert "sk-very-secret" not in repr(config)
+    assert "sk-very-secret" in config.secrets  # so the log redactor hides it
+
+
+@pytest.mark.parametrize("bad", ["story url not http", "story url without model"])
+def test_a_bad_story_key_exits_2_naming_it(tmp_path: Path, bad: str) -> None:
+    overrides, message = next((o, m) for n, o, m in BAD if n == bad)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(write(tmp_path, **overrides))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert re.search(message, result.stderr.strip().splitlines()[-1])
+
+
+def test_pulse_at_and_circles_are_read() -> None:
+    config = load_config(Path(__file__).parent.parent / "config.example.toml", env={})
+    assert str(config.plans[0].pulse_at) == "13:00"
+    amsterdam = {"name": "amsterdam", "channels": ["slack:C0123ABC", "discord:987654321", "console:here"]}
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load_config(write(Path(folder), plans=[{**DAY, "pulse_at": "+3h"}], circles=[amsterdam]), env={})
+    assert str(loaded.plans[0].pulse_at) == "+3h"
+    (circle,) = loaded.engine.circles
+    assert circle.name == "amsterdam"
+    assert [f"{c.platform}:{c.channel_id}" for c in circle.channels] == [
+        "slack:C0123ABC",
+        "discord:987654321",
+        "console:here",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"name": "a", "channels": ["#learning"]}, "circles[0].channels[0]"),
+        ({"name": "a", "channels": []}, "circles[0].channels"),
+        ({"name": "two words", "channels": ["slack:C1234"]}, "circles[0].name"),
+    ],
+)
+def test_bad_circles_name_the_key(tmp_path: Path, extra: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(write(tmp_path, circles=[extra]), env={})
+
+
+def test_a_pulse_after_the_recap_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pulse_at"):
+        load_config(write(tmp_path, plans=[{**DAY, "pulse_at": "18:00"}]), env={})

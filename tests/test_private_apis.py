@@ -26,8 +26,8 @@ from discord.http import Route
 
 from adapters.discord.internals import check_classes
 from tests.discord.conftest import make_adapter
-from tests.fakes.discord_handler import RecordingHandler
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.recording_handler import RecordingHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("adapters", "storage", "bot")

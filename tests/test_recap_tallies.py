@@ -85,7 +85,10 @@ async def test_migration_counts_what_is_already_there(tmp_path: Path) -> None:
     backend = Backend("sqlite", str(path))
     store = await SqliteStore.open(path)
     try:
-        assert [tuple(row) for row in await store._all("PRAGMA user_version", ())] == [(3,)]
+        # Migrated through 0003 and every later migration: the newest schema.
+        newest = migrations()[-1][0]
+        assert newest >= 3
+        assert [tuple(row) for row in await store._all("PRAGMA user_version", ())] == [(newest,)]
         for session_id in (1, 2):
             await assert_tallies_right(backend, store, session_id)
         assert (await store.session_stats(1)).replies == 100 - 10  # r0, r22, ... deleted; "early" too

@@ -371,6 +371,15 @@ class DiscordAdapter:
             _log.warning("could not look for an earlier post %r in %s: %s", key, channel.channel_id, exc)
         return None
 
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        try:
+            target = await self._messageable(channel)
+        except DeliveryError as exc:
+            _log.info("no name for Discord channel %s: %s", channel.channel_id, exc)
+            return None
+        name = getattr(target, "name", None)
+        return f"#{name}" if isinstance(name, str) and name else None
+
     # -- back-fill ---------------------------------------------------------------------------------
 
     async def backfill(self, threads: Sequence[ThreadRef]) -> None:

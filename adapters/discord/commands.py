@@ -33,14 +33,18 @@ SIMPLE_COMMANDS: dict[str, str] = {
     "next": "Post the next pending prompt now",
     "plans": "List the plans you can start",
     "forget": "Remove your replies from this channel's session and its recap",
+    "leave": "Take this channel out of its session (replies already given stay)",
     "help": "How Popup works",
 }
+# The order Discord shows the subcommands in (DESIGN 4.3, then the words for sessions across channels)
+ORDER = ("start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "help")
 
 Runner = Callable[[discord.Interaction, str, tuple[str, ...]], Awaitable[None]]
 
 
 def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group:
-    """``/popup start|stop|cancel|status|next|plans|forget|help``; every callback calls ``run``."""
+    """``/popup start|stop|cancel|status|next|plans|forget|join|leave|link|help``; every callback
+    calls ``run``."""
     group = app_commands.Group(
         name="popup",
         description="Run a popup learning session in this channel",
@@ -65,9 +69,35 @@ def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group
     async def plan_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return plan_autocomplete(plan_names, current)
 
+    group.add_command(_join(run))
+    group.add_command(_link(run))
     for name, description in SIMPLE_COMMANDS.items():
         group.add_command(_simple(name, description, run))
+    # Discord lists subcommands in the order they were added: put them in ORDER.
+    commands = {command.name: command for command in group.commands}
+    for command in list(commands.values()):
+        group.remove_command(command.name)
+    for name in ORDER:
+        group.add_command(commands[name])
     return group
+
+
+def _join(run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
+    @app_commands.describe(code="The join code from the answer to /popup start")
+    async def join(interaction: discord.Interaction, code: str) -> None:
+        await run(interaction, "join", (code.strip(),))
+
+    return app_commands.Command(
+        name="join", description="Bring this channel into a running session (any platform)", callback=join
+    )
+
+
+def _link(run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
+    @app_commands.describe(code="The code /popup link gave you on the other platform (leave out to get one)")
+    async def link(interaction: discord.Interaction, code: str | None = None) -> None:
+        await run(interaction, "link", (code.strip(),) if code and code.strip() else ())
+
+    return app_commands.Command(name="link", description="Count you as one person across platforms", callback=link)
 
 
 def plan_autocomplete(plan_names: Sequence[str], current: str) -> list[app_commands.Choice[str]]:

@@ -16,6 +16,12 @@ Acknowledgement, which Slack wants within 3 s:
   (the rule every adapter keeps for a failed store, :class:`~sessions.errors.NotStored`; see
   docs/architecture.md).
 * slash commands are acknowledged at once; the engine's answer follows through ``response_url``.
+
+Only our installation is served (:mod:`adapters.slack.installation`): a request for another
+workspace or app, however well signed, is acknowledged (so Slack neither retries it nor counts it
+as our endpoint failing) and dropped, with a log line at most once a minute. Bolt checks it for
+everything it routes (commands, interactive payloads, and events in Socket Mode) in a global
+middleware; the event listener checks it too, for the HTTP fast path that skips bolt.
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.client import NameCache, Responder, SlackPoster, make_clients
+from adapters.slack.connections import HttpLimits
 from adapters.slack.http_server import EventsServer
+from adapters.slack.installation import Installation
 from adapters.slack.mapping import PLATFORM, map_command, map_event, map_thread_message
 from adapters.slack.pacing import ChannelPacer
+from adapters.slack.refusals import RefusalLog
 from adapters.slack.render import escape
 from adapters.slack.settings import SlackSettings
 from sessions.errors import CommandError, ConfigError, NotStored, PopupError
@@ -59,6 +68,7 @@ _log = logging.getLogger(__name__)
 
 _ANY = re.compile(".*")
 _SORRY = "Sorry, something went wrong while handling that command. Please try again in a moment."
+_NOT_HERE = "This Popup serves another Slack workspace; it takes no commands from this one."
 
 
 class SlackAdapter:
@@ -67,7 +77,7 @@ class SlackAdapter:
     ``post_interval`` paces posts per channel (Slack allows about one a second; tests pass 0).
     ``ack_budget`` bounds how long an event request waits for the engine before it is answered
     with a 500 (Slack then sends it again). ``connect_timeout`` bounds the Socket Mode connect, which bolt would
-    otherwise retry forever.
+    otherwise retry forever. ``http_limits`` bounds what unproven HTTP clients may hold.
     """
 
     def __init__(
@@ -78,12 +88,14 @@ class SlackAdapter:
         ack_budget: float = 2.5,
         connect_timeout: float = 20.0,
         socket_ping_interval: float = 10.0,
+        http_limits: HttpLimits = HttpLimits(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         _check(settings)
         self._settings = settings
         self._ack_budget = ack_budget
         self._connect_timeout = connect_timeout
         self._ping_interval = socket_ping_interval
+        self._http_limits = http_limits
         self._writer, self._reader = make_clients(token=settings.bot_token, base_url=settings.api_base_url)
         self._poster = SlackPoster(writer=self._writer, reader=self._reader, pacer=ChannelPacer(post_interval))
         self._names = NameCache(self._reader)
@@ -95,6 +107,8 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._delivered: OrderedDict[str, None] = OrderedDict()  # recent event ids, for Slack's retries
+        self._installation: Installation | None = None  # ours, once auth.test and bots.info said
+        self._refusals = RefusalLog(_log)
 
     # -- ChatPort -------------------------------------------------------------------------------
 
@@ -110,6 +124,9 @@ class SlackAdapter:
 
     async def find_post(self, channel: ChannelRef, key: str) -> Posted | None:
         return await self._poster.find_post(channel, key)
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        return await self._poster.channel_name(channel)
 
     async def backfill(self, threads: Sequence[ThreadRef]) -> None:
         """Hand the engine every reply in ``threads``: those posted while we were away are then
@@ -149,6 +166,7 @@ class SlackAdapter:
         if self._app is not None:
             raise PopupError("slack: the adapter is already started")
         identity = await self._poster.identify()
+        self._installation = identity.installation
         self._handler = handler
         http = self._settings.mode == "http"
         app = AsyncApp(
@@ -161,6 +179,7 @@ class SlackAdapter:
             logger=_bolt_logger(),
             name="popup",
         )
+        app.use(self._only_ours)
         app.command(_ANY)(self._on_command)
         app.event(_ANY)(self._on_event)
         app.error(self._on_bolt_error)
@@ -174,6 +193,7 @@ class SlackAdapter:
                     port=self._settings.port,
                     path=self._settings.path,
                     events=self._on_event,  # event callbacks skip bolt (see EventsServer)
+                    limits=self._http_limits,
                 )
                 try:
                     await self._server.start()
@@ -236,6 +256,23 @@ class SlackAdapter:
 
     # -- inbound ----------------------------------------------------------------------------------
 
+    def _foreign(self, body: dict[str, Any]) -> bool:
+        """Whether ``body`` is for another installation than ours (then it is logged, once a minute)."""
+        installation = self._installation
+        refusal = installation.refusal(body) if installation is not None else "the adapter is not started"
+        if refusal:
+            self._refusals.refused("not ours", "slack: refused a request (%s): %s", _kind(body), refusal)
+        return bool(refusal)
+
+    async def _only_ours(self, body: dict[str, Any], next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        """bolt's global middleware: nothing for another installation reaches a listener."""
+        if not self._foreign(body):
+            await next_()
+            return None
+        if isinstance(body.get("command"), str):
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": _NOT_HERE})
+        return BoltResponse(status=200, body="")
+
     async def _on_command(self, body: dict[str, Any], ack: Callable[..., Awaitable[Any]], respond: Any) -> None:
         await ack()  # first, always: Slack shows the user an error after 3 s without it
         command = map_command(body, at=datetime.now(UTC))
@@ -269,6 +306,8 @@ class SlackAdapter:
     async def _on_event(self, body: dict[str, Any]) -> None:
         """Hand an ``event_callback`` body to the engine; return once it is stored, else raise
         :class:`NotStored`. bolt's event listener, and the HTTP server's fast path."""
+        if self._foreign(body):
+            return  # acknowledged and dropped; the fast path has no bolt middleware to do it
         identity = self._poster.identity
         event = map_event(body, bot_user_id=identity.user_id if identity else None)
         if event is None:
@@ -345,6 +384,14 @@ def _bolt_logger() -> logging.Logger:
     if not any(isinstance(f, _QuietClientWarning) for f in logger.filters):
         logger.addFilter(_QuietClientWarning())
     return logger
+
+
+def _kind(body: dict[str, Any]) -> str:
+    """What a request is, for the log: "slash command '/popup'", "event_callback", "block_actions"."""
+    if isinstance(body.get("command"), str):
+        return f"slash command {body['command'][:40]!r}"
+    kind = body.get("type")
+    return kind[:40] if isinstance(kind, str) else "of no type"
 
 
 async def _finished_within(task: asyncio.Task[None], budget: float) -> bool:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.installation import Installation
 from adapters.slack.mapping import SlackUser, command_member, thread_id, user_from_info
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.render import render
@@ -45,11 +46,21 @@ _TRANSPORT_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BotIdentity:
-    """What ``auth.test`` says about our token: used to ignore our own messages and find our posts."""
+    """What ``auth.test`` (and ``bots.info``) say about our token: used to ignore our own messages,
+    to find our posts, and to tell our installation's requests from others'."""
 
     user_id: str
     bot_id: str
     team_id: str
+    app_id: str = ""
+    enterprise_id: str = ""  # the Enterprise Grid org, if any
+    org_wide: bool = False  # installed for a whole Grid org rather than one workspace
+
+    @property
+    def installation(self) -> Installation:
+        return Installation(
+            team_id=self.team_id, app_id=self.app_id, enterprise_id=self.enterprise_id, org_wide=self.org_wide
+        )
 
 
 def make_clients(*, token: str, base_url: str, timeout: int = 30) -> tuple[AsyncWebClient, AsyncWebClient]:
@@ -207,25 +218,52 @@ class SlackPoster:
         return self._identity
 
     async def identify(self) -> BotIdentity:
-        """Call ``auth.test`` once; a refused token is a configuration error."""
+        """Call ``auth.test`` and ``bots.info`` once; a refused token is a configuration error.
+
+        ``auth.test`` names our user, bot, team and Grid org; the app is what ``bots.info`` says
+        our bot belongs to (which Slack documents as the way to tell a bot of your own app).
+        Without it no request could be told to be ours, so not learning it stops the start.
+        """
         if self._identity is not None:
             return self._identity
+        auth = await self._ask("auth.test", self._reader.auth_test)
+        bot_id = str(auth.get("bot_id") or "")
+        org_wide = auth.get("is_enterprise_install") is True
+        team_id = str(auth.get("team_id") or "")
+        extra = {"team_id": team_id} if org_wide and team_id else {}  # an org token must name a team
+        bot = (await self._ask("bots.info", self._reader.bots_info, bot=bot_id, **extra)).get("bot")
+        app_id = str(bot.get("app_id") or "") if isinstance(bot, dict) else ""
+        if not app_id:
+            raise PopupError(f"slack: bots.info did not say which app bot {bot_id or '?'} belongs to")
+        identity = BotIdentity(
+            user_id=str(auth.get("user_id") or ""),
+            bot_id=bot_id,
+            team_id=team_id,
+            app_id=app_id,
+            enterprise_id=str(auth.get("enterprise_id") or ""),
+            org_wide=org_wide,
+        )
+        self._identity = identity
+        _log.info("slack: connected as bot user %s of app %s in team %s%s", identity.user_id, identity.app_id,
+                  identity.team_id or "-", f" (enterprise {identity.enterprise_id})" if identity.enterprise_id else "")
+        return identity
+
+    async def _ask(self, method: str, call: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+        """One start-up call to the Web API, its failures said in one line."""
         try:
-            response = await self._reader.auth_test()
+            return await call(**kwargs)
         except SlackApiError as error:
             reason = _reason(error)
             if reason in _AUTH_ERRORS:
                 raise ConfigError(f"slack: SLACK_BOT_TOKEN was refused by Slack ({reason})") from None
-            raise PopupError(f"slack: auth.test failed ({reason})") from None
+            if reason == "missing_scope":
+                raise ConfigError(
+                    f"slack: {method} was refused (missing_scope); the app needs the scopes in slack-manifest.yml "
+                    "(reinstall it after adding them)"
+                ) from None
+            raise PopupError(f"slack: {method} failed ({reason})") from None
         except _TRANSPORT_ERRORS as error:
             raise PopupError(f"slack: cannot reach the Slack Web API ({_reason(error)})") from None
-        self._identity = BotIdentity(
-            user_id=str(response.get("user_id") or ""),
-            bot_id=str(response.get("bot_id") or ""),
-            team_id=str(response.get("team_id") or ""),
-        )
-        _log.info("slack: connected as bot user %s in team %s", self._identity.user_id, self._identity.team_id)
-        return self._identity
 
     async def post(self, channel: ChannelRef, content: Message, *, key: str, thread: bool) -> Posted:
         """Post ``content`` as one or more messages, then its attachments as files.
@@ -289,6 +327,17 @@ class SlackPoster:
             except _TRANSPORT_ERRORS as error:
                 _log.error("slack: uploading %r to %s failed (%s)", attachment.filename, channel_id, _reason(error))
         return _posted(channel, first_ts, thread=thread)
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """``#name`` as ``conversations.info`` tells it; None if Slack could not be asked."""
+        try:
+            response = await self._reader.conversations_info(channel=channel.channel_id)
+        except _TRANSPORT_ERRORS as error:
+            _log.info("slack: no name for channel %s (%s)", channel.channel_id, _reason(error))
+            return None
+        info = response.get("channel")
+        name = info.get("name") if isinstance(info, dict) else None
+        return f"#{name}" if isinstance(name, str) and name else None
 
     async def find_post(self, channel: ChannelRef, key: str) -> Posted | None:
         """Our post tagged with ``key`` in the channel's recent history, if it is complete.

@@ -1,10 +1,14 @@
 """The HTTP Events API endpoint: an aiohttp server on our own event loop in front of bolt.
 
-bolt's ``app.start()`` runs its own loop and blocks, so we serve through an ``AppRunner`` instead.
-We also check each request before bolt parses it: bolt parses the body *before* verifying the
-signature and answers a malformed body with a 500 and a traceback. Here an unsigned or stale
-request is refused (401) without its body ever being parsed, and a signed but malformed one gets
-a 400; both are logged, and the server keeps serving.
+bolt's ``app.start()`` runs its own loop and blocks, so we serve with aiohttp's low-level server
+instead. We also check each request before bolt parses it: bolt parses the body *before* verifying
+the signature and answers a malformed body with a 500 and a traceback. Here an unsigned or stale
+request is refused (401) before its body is even read, a wrongly signed one before it is parsed,
+and a signed but malformed one (however deeply nested) gets a 400; the server keeps serving, and
+refusals are logged at most once per reason a minute (:mod:`adapters.slack.refusals`). What a
+client may hold before it proves itself (time, connections, body size) is bounded by
+:mod:`adapters.slack.connections`, and a signed request sent again is refused as a replay
+(:mod:`adapters.slack.replay`), except for event callbacks, which are deduplicated by event id.
 
 Events API callbacks (nearly all of the traffic) then take a fast path: the body parsed for the
 checks goes straight to the adapter's event sink, which answers only once the event is stored
@@ -15,19 +19,25 @@ cost. Slash commands, ``url_verification`` and anything else still go through bo
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from adapters.slack.connections import Connection, ConnectionGuard, HttpLimits
+from adapters.slack.refusals import RefusalLog
+from adapters.slack.replay import RecentSignatures
 from sessions.errors import NotStored as NotStored  # re-exported: the sink contract names it
 
 _log = logging.getLogger(__name__)
@@ -83,7 +93,9 @@ class EventsServer:
     """Serves ``app`` at ``http://host:port/path``; ``port=0`` picks a free port (see :attr:`port`).
 
     With ``events`` given, signed ``event_callback`` bodies go to it directly (see the module
-    docstring) instead of through ``app``.
+    docstring) instead of through ``app``. ``limits`` bounds unproven clients (tests shorten its
+    timeouts); ``clock`` is the wall clock signatures are dated by, ``monotonic`` the one the
+    refusal log counts minutes with.
     """
 
     def __init__(
@@ -95,7 +107,9 @@ class EventsServer:
         port: int,
         path: str,
         events: EventSink | None = None,
+        limits: HttpLimits = HttpLimits(),  # noqa: B008 - frozen, so one shared default is safe
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._app = app
         self._events = events
@@ -103,8 +117,13 @@ class EventsServer:
         self._host = host
         self._port = port
         self._path = path
+        self._limits = limits
         self._clock = clock
-        self._runner: web.BaseRunner | None = None
+        self._refusals = RefusalLog(_log, clock=monotonic)
+        self._guard = ConnectionGuard(limits, self._refusals)
+        self._recent = RecentSignatures(window=MAX_AGE_SECONDS, clock=clock)
+        self._server: web.Server | None = None
+        self._listener: asyncio.Server | None = None
         self._bound_port: int | None = None
 
     @property
@@ -113,62 +132,99 @@ class EventsServer:
 
     async def start(self) -> None:
         # aiohttp's low-level server: one endpoint needs no application, router or middlewares,
-        # and no access log (a line per request would cost more than the request).
-        server = web.Server(self._serve, access_log=None)
-        runner = web.ServerRunner(server, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
+        # and no access log (a line per request would cost more than the request). No lingering
+        # after an early answer: the only requests answered before their body is read are refused.
+        server = web.Server(self._serve, access_log=None, lingering_time=0, logger=_ProtocolLog(self._refusals))
         try:
-            await site.start()
+            listener = await asyncio.get_running_loop().create_server(
+                self._guard.factory(server), self._host, self._port, backlog=128
+            )
         except OSError:
-            await runner.cleanup()
+            self._guard.close()
             raise
-        self._runner = runner
-        addresses = runner.addresses
-        self._bound_port = int(addresses[0][1]) if addresses else self._port
+        self._server, self._listener = server, listener
+        self._bound_port = int(listener.sockets[0].getsockname()[1]) if listener.sockets else self._port
         _log.info("slack: listening for events on http://%s:%s%s", self._host, self._bound_port, self._path)
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        listener, self._listener = self._listener, None
+        server, self._server = self._server, None
+        self._guard.close()
+        if listener is not None:
+            listener.close()
+        if server is not None:
+            await asyncio.sleep(0)  # let requests already accepted begin, as aiohttp's runner does
+            server.pre_shutdown()
+            await server.shutdown(60.0)
+        if listener is not None:
+            await listener.wait_closed()
 
     async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.path != self._path:
-            return web.Response(status=404, text="404: Not Found")
-        if request.method != "POST":
-            return web.Response(status=405, text="405: Method Not Allowed", headers={"Allow": "POST"})
-        return await self._handle(request)
+        connection = self._guard.reading(request)
+        try:
+            if request.path != self._path:
+                return _closing(web.Response(status=404, text="404: Not Found"))
+            if request.method != "POST":
+                return _closing(web.Response(status=405, text="405: Method Not Allowed", headers={"Allow": "POST"}))
+            return await self._handle(request, connection)
+        finally:
+            self._guard.answered(connection)
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        raw = await request.read()
+    async def _handle(self, request: web.BaseRequest, connection: Connection | None) -> web.StreamResponse:
         headers = request.headers
         timestamp = headers.get("X-Slack-Request-Timestamp", "")
         signature = headers.get("X-Slack-Signature", "")
-        refusal = self._refusal(raw, timestamp, signature)  # always first: nothing unsigned is parsed
+        # Always first: nothing unsigned or stale is read, let alone parsed.
+        refusal = self._stamp_refusal(timestamp, signature) or self._size_refusal(request)
         if refusal:
-            _log.warning("slack: refused a request from %s: %s", _peer(request), refusal)
-            return web.json_response({"error": "invalid request"}, status=401)
+            return self._refuse(request, refusal)
+        raw = await self._read(request)
+        if not isinstance(raw, bytes):
+            return raw
+        refusal = self._signature_refusal(raw, timestamp, signature)
+        if refusal:
+            return self._refuse(request, refusal)
+        self._guard.proved(connection)
         try:
             body = raw.decode("utf-8")
             payload = parse_payload(body, request.content_type)
             problem = shape_problem(payload)
             if problem:
                 raise ValueError(problem)
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            _log.warning("slack: refused a malformed request from %s (%s)", _peer(request), error)
+        # RecursionError: JSON nested deeper than the parser goes is malformed like any other.
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            self._refusals.refused(
+                "malformed", "slack: refused a malformed request from %s (%s)", _peer(request), _brief(error)
+            )
             return web.json_response({"error": "malformed request"}, status=400)
         sink = self._events
         if sink is not None and isinstance(payload, dict) and payload.get("type") == "event_callback":
             return await _event(sink, payload, request)
+        if not self._recent.first_time(signature, int(timestamp)):
+            return self._refuse(request, ("replayed", " (this exact signed request was already taken)"))
         return await self._dispatch(body, request)
+
+    async def _read(self, request: web.BaseRequest) -> bytes | web.StreamResponse:
+        """The body, or the answer to a client that did not deliver it in time (or went away)."""
+        try:
+            if request.content.is_eof():
+                return await request.read()  # all here already (nearly always): no timer needed
+            async with asyncio.timeout(self._limits.body_timeout):
+                return await request.read()
+        except TimeoutError:
+            return self._refuse(request, ("slow body", f" (not complete within {self._limits.body_timeout:g} s)"))
+        except ConnectionError:
+            self._refusals.refused("aborted", "slack: a client (%s) went away while sending a request", _peer(request))
+            return _closing(web.Response(status=400))  # nobody is left to read it
 
     async def _dispatch(self, body: str, request: web.BaseRequest) -> web.StreamResponse:
         """Everything else (slash commands, url_verification, …) through bolt."""
         try:
             bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            _log.warning("slack: refused a malformed request from %s (%s)", _peer(request), error)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            self._refusals.refused(
+                "malformed", "slack: refused a malformed request from %s (%s)", _peer(request), _brief(error)
+            )
             return web.json_response({"error": "malformed request"}, status=400)
         try:
             bolt_response = await self._app.async_dispatch(bolt_request)
@@ -181,21 +237,77 @@ class EventsServer:
             _log.warning("slack: answered %s to a request from %s", bolt_response.status, _peer(request))
         return await to_aiohttp_response(bolt_response)
 
-    def _refusal(self, raw: bytes, timestamp: str, signature: str) -> str:
-        """Why the request is refused ("" when its signature is good and recent)."""
+    def _refuse(self, request: web.BaseRequest, refusal: tuple[str, str]) -> web.StreamResponse:
+        """Answer a request refused before it proved itself, and close its connection."""
+        reason, detail = refusal
+        self._refusals.refused(reason, "slack: refused a request from %s: %s%s", _peer(request), reason, detail)
+        status, error = _STATUS.get(reason, (401, "invalid request"))
+        return _closing(web.json_response({"error": error}, status=status))
+
+    def _stamp_refusal(self, timestamp: str, signature: str) -> tuple[str, str] | None:
+        """Why the request is refused before its body is read, judging by its headers alone."""
         if not timestamp or not signature:
-            return "no signature"
+            return ("no signature", "")
         try:
             age = abs(self._clock() - int(timestamp))
         except ValueError:
-            return f"unreadable timestamp {timestamp[:20]!r}"
+            return ("unreadable timestamp", f" {timestamp[:20]!r}")
         if age > MAX_AGE_SECONDS:
-            return f"stale timestamp ({int(age)} s old)"
+            return ("stale timestamp", f" ({int(age)} s old)")
+        return None
+
+    def _size_refusal(self, request: web.BaseRequest) -> tuple[str, str] | None:
+        length = request.content_length
+        if length is None:
+            if request.body_exists:  # chunked: its size known only once it is all in
+                return ("no length", " (Slack always sends Content-Length)")
+        elif length > self._limits.max_body:
+            return ("too large", f" ({length} bytes; at most {self._limits.max_body})")
+        return None
+
+    def _signature_refusal(self, raw: bytes, timestamp: str, signature: str) -> tuple[str, str] | None:
         # Over the raw bytes, as Slack signs them (a body that is not UTF-8 is still just refused).
         digest = hmac.digest(self._secret, b"v0:" + timestamp.encode() + b":" + raw, "sha256").hex()
         if not hmac.compare_digest(f"v0={digest}".encode(), signature.encode("utf-8", "replace")):
-            return "bad signature"
-        return ""
+            return ("bad signature", "")
+        return None
+
+
+_STATUS: Mapping[str, tuple[int, str]] = {
+    "too large": (413, "request too large"),
+    "no length": (411, "length required"),
+    "slow body": (408, "request timeout"),
+}
+
+
+class _ProtocolLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's own log for this endpoint. A client's broken HTTP, or one that went away, is
+    logged as a refusal (once a minute, one line) rather than as an error with a traceback:
+    anyone can send those, as often as they like."""
+
+    def __init__(self, refusals: RefusalLog) -> None:
+        super().__init__(logging.getLogger(f"{__name__}.protocol"), {})
+        self._refusals = refusals
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1] if exc_info else None
+        if isinstance(error, HttpProcessingError):
+            self._refusals.refused("bad HTTP", "slack: refused a request that is not valid HTTP (%s)",
+                                   type(error).__name__)
+        elif isinstance(error, ConnectionError):
+            self._refusals.refused("aborted", "slack: a client went away mid-request (%s)", type(error).__name__)
+        else:
+            super().log(level, msg, *args, **kwargs)
+
+
+def _closing(response: web.StreamResponse) -> web.StreamResponse:
+    response.force_close()
+    return response
+
+
+def _brief(error: BaseException) -> str:
+    return str(error)[:200] or type(error).__name__
 
 
 def _peer(request: web.BaseRequest) -> str:

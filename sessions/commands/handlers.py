@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sessions import compose, rights
-from sessions.commands.parse import HELP, parse_start, resolve_day
+from sessions.channels import names_of, platform_label, where
+from sessions.commands.parse import HELP, new_code, parse_code, parse_start, resolve_day
 from sessions.errors import CommandError, PermissionDenied, PlanError
-from sessions.model import CommandInvoked, CommandReply
+from sessions.model import ChannelRef, CommandInvoked, CommandReply
 from sessions.plans import ClockTime, Plan, build_timetable
 from sessions.records import NewPrompt, NewSession, PromptState, SessionRecord, SessionState
 from sessions.settings import EngineSettings
@@ -24,6 +26,8 @@ from sessions.wakeups import Clock
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[CommandInvoked], Awaitable[CommandReply]]
+
+LINK_CODE_LIFETIME = timedelta(minutes=15)
 
 
 class SessionControl(Protocol):
@@ -38,6 +42,21 @@ class SessionControl(Protocol):
         ...
 
     async def post_prompt_now(self, session_id: int, prompt_id: int) -> None: ...
+
+    async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
+        """Post what the session has posted so far in a channel that just joined; False when the
+        channel could not take it yet (it is tried again later)."""
+        ...
+
+    def channel_left(self, session_id: int, channel: ChannelRef) -> None: ...
+
+    def reaches(self, channel: ChannelRef) -> bool:
+        """Whether an adapter for the channel's platform is running."""
+        ...
+
+    async def channel_name(self, channel: ChannelRef) -> str | None:
+        """The channel's display name ("#learning"), if its adapter can tell."""
+        ...
 
 
 class CommandHandlers:
@@ -63,6 +82,9 @@ class CommandHandlers:
             "next": self._next,
             "plans": self._plans_list,
             "forget": self._forget,
+            "join": self._join,
+            "leave": self._leave,
+            "link": self._link,
         }
 
     async def handle(self, command: CommandInvoked) -> CommandReply:
@@ -97,6 +119,7 @@ class CommandHandlers:
         self._require("start", command, None)
         args = parse_start(command.args, self._plans)
         plan = self._plans.get(args.plan or self._settings.default_plan)
+        circle, unreachable = self._circle(args.circle, command.channel)
         if plan is None:
             raise CommandError(f"The default plan {self._settings.default_plan!r} is not configured.")
         tz = ZoneInfo(self._settings.timezone)
@@ -116,6 +139,7 @@ class CommandHandlers:
                 f"Prompt time {passed[0]} has already passed on {day.isoformat()}. "
                 f"Say /popup start {plan.name} tomorrow (or a later YYYY-MM-DD)."
             )
+        names = {c: n for c in (command.channel, *circle) if (n := await self._control.channel_name(c))}
         new = NewSession(
             plan_name=plan.name,
             title=plan.title,
@@ -129,6 +153,10 @@ class CommandHandlers:
             prompts=tuple(
                 NewPrompt(text=spec.text, due_at=due) for spec, due in zip(plan.prompts, timetable.prompts, strict=True)
             ),
+            join_code=new_code(),
+            pulse_at=timetable.pulse_at,
+            more_channels=circle,
+            channel_names=names,
         )
         session = await self._store.create_session(new)
         if session is None:
@@ -141,9 +169,34 @@ class CommandHandlers:
         await self._control.open_session(session.id)
         first = compose.local_time(timetable.prompts[0], session.timezone)
         recap = compose.local_time(timetable.recap_at, session.timezone)
-        return CommandReply(
-            text=f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
-            f"recap at {recap}."
+        lines = [
+            f"Started session #{session.id} “{plan.title}”: {len(plan.prompts)} prompts from {first}, "
+            f"recap at {recap}.",
+            "To run it in more channels, on any platform, type there:",
+            f"/popup join {session.join_code}",
+        ]
+        if circle:
+            left_out = [c for c in circle if c not in session.channels]
+            lines.append(f"Circle {args.circle}: started in {len(session.channels)} channels.")
+            if left_out:
+                busy = ", ".join(where(c, names.get(c)) for c in left_out)
+                lines.append(f"Already busy with another session: {busy}")
+        if unreachable:
+            lines.append("Not started (Popup does not run there): " + ", ".join(where(c) for c in unreachable))
+        return CommandReply(text="\n".join(lines))
+
+    def _circle(self, name: str | None, here: ChannelRef) -> tuple[tuple[ChannelRef, ...], tuple[ChannelRef, ...]]:
+        """The circle's other channels that an adapter reaches, and the ones none does."""
+        if name is None:
+            return (), ()
+        circle = next((c for c in self._settings.circles if c.name == name), None)
+        if circle is None:
+            known = ", ".join(c.name for c in self._settings.circles) or "none configured"
+            raise CommandError(f"There is no circle {name!r} (circles: {known}).")
+        others = tuple(c for c in circle.channels if c != here)
+        return (
+            tuple(c for c in others if self._control.reaches(c)),
+            tuple(c for c in others if not self._control.reaches(c)),
         )
 
     async def _stop(self, command: CommandInvoked) -> CommandReply:
@@ -168,7 +221,18 @@ class CommandHandlers:
             return CommandReply(text="No popup session has run in this channel yet. Start one with /popup start.")
         prompts = await self._store.prompts(session.id)
         stats = await self._store.session_stats(session.id)
-        return CommandReply(text=compose.status(session, prompts, stats))
+        text = compose.status(session, prompts, stats)
+        if len(session.channels) > 1:
+            text += "\n" + "\n".join(await self._channel_lines(session))
+        return CommandReply(text=text)
+
+    async def _channel_lines(self, session: SessionRecord) -> list[str]:
+        """``Channels:`` and a line per channel with its platform and figures."""
+        per_channel = {f.channel: f for f in await self._store.channel_figures(session.id)}
+        names = names_of(await self._store.session_channels(session.id))
+        platforms = sorted({platform_label(c.platform) for c in session.channels})
+        head = f"Channels: {len(session.channels)} on {', '.join(platforms)}"
+        return [head, *(f"• {line}" for line in compose.channel_lines(session.channels, per_channel, names))]
 
     async def _next(self, command: CommandInvoked) -> CommandReply:
         session = await self._active(command)
@@ -199,4 +263,83 @@ class CommandHandlers:
         return CommandReply(
             text=f"Removed your {removed} repl{'ies' if removed != 1 else 'y'} from session #{session.id}."
             f"{already} Exports and artifacts made from now on leave them out."
+        )
+
+    # -- sessions across channels ----------------------------------------------------------------
+
+    async def _join(self, command: CommandInvoked) -> CommandReply:
+        code = parse_code(command.args, "Usage: /popup join CODE (the code is in the answer to /popup start).")
+        self._require("join", command, None)
+        session = await self._store.session_by_join_code(code)
+        if session is None:
+            raise CommandError(
+                "That join code belongs to no running session: it is mistyped, or its session has ended."
+            )
+        if command.channel in session.channels:
+            return CommandReply(text=f"This channel is already in session #{session.id} “{session.title}”.")
+        name = await self._control.channel_name(command.channel)
+        joined_by = f"{command.member.platform}:{command.member.user_id}"
+        holder = await self._store.attach_channel(session.id, command.channel, name=name, joined_by=joined_by)
+        if holder is not None:
+            other = await self._store.get_session(holder)
+            title = f" “{other.title}”" if other else ""
+            raise CommandError(
+                f"This channel is already in session #{holder}{title}, which is still running. "
+                "Leave it (/popup leave) or let it end first, then join."
+            )
+        _log.info("session %d: %s channel %s joined", session.id, command.channel.platform, command.channel.channel_id)
+        caught_up = await self._control.channel_joined(session.id, command.channel)
+        home = names_of(await self._store.session_channels(session.id)).get(session.channel)
+        then = "the opening and the prompts so far are posted here" if caught_up else (
+            "what it has posted so far follows here as soon as this channel can be posted in"
+        )
+        return CommandReply(
+            text=f"This channel joined session #{session.id} “{session.title}” (started in "
+            f"{where(session.channel, home)}): {then}; later prompts and the recap come at their time."
+        )
+
+    async def _leave(self, command: CommandInvoked) -> CommandReply:
+        session = await self._active(command)
+        if command.channel == session.channel:
+            raise CommandError(
+                "The session started in this channel, so it cannot leave: /popup stop closes the session "
+                "with its recap, /popup cancel ends it without."
+            )
+        joined = next((c for c in await self._store.session_channels(session.id) if c.channel == command.channel), None)
+        joined_by = joined.joined_by if joined else None
+        if not rights.may_leave(command.member, session, joined_by, self._settings.organisers):
+            raise PermissionDenied(
+                "Only the session's organisers, its starter, whoever brought this channel in, or an admin can "
+                "take this channel out of it."
+            )
+        if not await self._store.detach_channel(session.id, command.channel):
+            raise CommandError("This channel is no longer in that session.")
+        self._control.channel_left(session.id, command.channel)
+        return CommandReply(
+            text=f"This channel left session #{session.id} “{session.title}”. Replies already given here stay in "
+            "it; nothing more of it is posted here."
+        )
+
+    async def _link(self, command: CommandInvoked) -> CommandReply:
+        member = command.member
+        now = self._clock()
+        if not command.args:
+            code = new_code()
+            await self._store.add_link_code(code, member.platform, member.user_id, at=now)
+            minutes = int(LINK_CODE_LIFETIME.total_seconds() // 60)
+            return CommandReply(
+                text=f"To be counted as one person with your account on another platform, type this there "
+                f"within {minutes} minutes (it works once):\n/popup link {code}"
+            )
+        code = parse_code(command.args, "Usage: /popup link (for a code), then /popup link CODE on the other platform.")
+        maker = await self._store.redeem_link_code(
+            code, member.platform, member.user_id, at=now, not_before=now - LINK_CODE_LIFETIME
+        )
+        if maker is None:
+            raise CommandError(
+                "That link code is unknown, used or expired. Say /popup link on the other platform for a new one."
+            )
+        return CommandReply(
+            text=f"Linked: your replies here and as {platform_label(maker[0])} user {maker[1]} now count as one "
+            "person's in recaps made from now on."
         )

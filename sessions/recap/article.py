@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -34,6 +34,9 @@ from markupsafe import Markup, escape
 from sessions.compose import local_day, local_time
 from sessions.recap.story import ARTICLE_LIMIT, PromptStory, Story
 from sessions.records import PromptState
+
+if TYPE_CHECKING:
+    from sessions.recap.narrative import Narrative
 
 _log = logging.getLogger(__name__)
 
@@ -191,6 +194,11 @@ def _render_replies(
             note = f" · {_plural(reply.reactions, 'reaction')}"
         if reply.edited:
             note += " · edited"
+        where_from = story.where_from(reply)
+        if where_from:
+            note += f" · {where_from}"
+        if story.is_late(reply):
+            note += " · late: after the recap"
         html_author = md_author = ""
         if not anonymous and reply.author_name:
             parts = names.get(reply.author_name)
@@ -216,8 +224,11 @@ _BADGE = ' <span class="badge">most liked</span>'
 _MD_STAR = " · *most liked*"
 
 
-def article_view(story: Story) -> dict[str, Any]:
-    """The templates' context. Build it once when rendering both Markdown and HTML."""
+def article_view(story: Story, narrative: Narrative | None = None) -> dict[str, Any]:
+    """The templates' context. Build it once when rendering both Markdown and HTML.
+
+    With ``narrative`` the article opens with the day's story (:mod:`sessions.recap.narrative`)
+    and the record of every reply follows it as an appendix; without, it is the record alone."""
     session = story.session
     tz = session.timezone
     # Seconds only matter in a compressed session (a demo's "+20s" prompts), not in a real day.
@@ -254,6 +265,22 @@ def article_view(story: Story) -> dict[str, Any]:
         "sections": sections,
         "missed": [p for p in story.prompts if p.missed],
         "busiest": _busiest(story),
+        **_story_view(story, narrative),
+    }
+
+
+def _story_view(story: Story, narrative: Narrative | None) -> dict[str, Any]:
+    if narrative is None:
+        return {"narrative": None, "story_md": MdSafe(""), "story_html": Markup("")}
+    from sessions.recap.narrative.render import story_html, story_markdown
+
+    asked = [p.prompt.text for p in story.prompts]
+    voices = narrative.facts.voices
+    anchors = {rid: f"r{rid}" for rid in story.labels}
+    return {
+        "narrative": narrative,
+        "story_md": MdSafe(story_markdown(narrative.draft, voices, md_escape, asked=asked)),
+        "story_html": story_html(narrative.draft, voices, anchors, asked=asked),
     }
 
 
@@ -287,14 +314,26 @@ _MD = jinja2.Environment(
 _MD.filters.update(inline=md_inline, quote=md_quote)
 
 
-def render_markdown(story: Story, *, chart_ref: str | None = None, view: dict[str, Any] | None = None) -> str:
+def render_markdown(
+    story: Story,
+    *,
+    chart_ref: str | None = None,
+    view: dict[str, Any] | None = None,
+    narrative: Narrative | None = None,
+) -> str:
     """The article in Markdown; ``chart_ref`` is the chart's file name beside it, if there is one."""
     template = _MD.get_template("article.md.j2")
-    return template.render(**(view or article_view(story)), chart_ref=chart_ref)
+    return template.render(**(view or article_view(story, narrative)), chart_ref=chart_ref)
 
 
-def render_html(story: Story, *, chart_png: bytes | None = None, view: dict[str, Any] | None = None) -> str:
+def render_html(
+    story: Story,
+    *,
+    chart_png: bytes | None = None,
+    view: dict[str, Any] | None = None,
+    narrative: Narrative | None = None,
+) -> str:
     """The article as one self-contained page (styles inline, the chart as a data: URI)."""
     chart_uri = "data:image/png;base64," + base64.b64encode(chart_png).decode("ascii") if chart_png else None
     template = _HTML.get_template("article.html.j2")
-    return template.render(**(view or article_view(story)), chart_uri=chart_uri)
+    return template.render(**(view or article_view(story, narrative)), chart_uri=chart_uri)

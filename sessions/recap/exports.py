@@ -4,11 +4,16 @@ The JSON and CSV stream the replies straight from the store to the sink, so an e
 replies holds one batch in memory, not the session. :func:`write_artifacts` gathers the story once
 and reads the replies once, writing the JSON and the CSV side by side.
 
-JSON (``schema_version`` 1): ``session``, ``prompts``, ``participation``, ``highlights``,
-``themes``, ``article`` and ``replies`` — one object per standing reply (deleted and forgotten
-replies are not in the store's stream), each with ``id``, ``prompt`` (its position in the
+JSON (``schema_version`` 2): ``session``, ``prompts``, ``participation``, ``highlights``,
+``themes``, ``keywords``, ``theme_sample``, ``article`` and ``replies`` — one object per standing
+reply (deleted and forgotten replies are not in the store's stream), each with ``id``, ``prompt`` (its position in the
 timetable), ``prompt_id``, ``author``, ``text``, ``created_at``, ``platform``, ``channel``,
-``channel_id`` and ``message_id``. Highlights and themes refer to replies by ``id``.
+``channel_id``, ``message_id`` and ``late`` (written after the recap was posted: kept, not in the
+posted recap). Highlights and themes refer to replies by ``id``: ``themes`` lists the ideas of the
+day found by meaning, each a ``label`` and its ``reply_ids`` (with its ``prompts`` and number of
+``people``); ``keywords.day`` and ``keywords.prompts`` hold the shared keyphrases (version 1 had
+those in ``themes``). The session's ``channels`` name each channel it ran in (``name``, as its
+adapter told it, or null) and the ``linked`` members.
 
 Anonymous sessions: nothing in an export leads back to a person. ``author`` is null, and no user
 id or starter appears. A platform's channel id and message id together name a message, and so its
@@ -42,16 +47,18 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from sessions.files import private_bytes, private_folder, private_text
+from sessions.model import ChannelRef
 from sessions.recap.article import render_html, render_markdown
 from sessions.recap.chart import render_chart
-from sessions.recap.story import ARTICLE_LIMIT, Story, gather_story
+from sessions.recap.narrative import Narrative, ProseModel, gather_narrative
+from sessions.recap.story import ARTICLE_LIMIT, ChannelStory, Story, gather_story
 from sessions.recap.summary import Artifacts, render_artifacts
 from sessions.records import ReplyRecord, SessionRecord
 from sessions.store import Store
 
 _log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Format = Literal["md", "html", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("md", "html", "json", "csv")
 
@@ -70,6 +77,7 @@ CSV_COLUMNS = (
     "channel_id",
     "message_id",
     "text",
+    "late",
 )
 # A cell a spreadsheet may run: one that starts with a tab or a line break (OWASP), or whose first
 # character past any whitespace (spreadsheets trim it) is a formula sign, ASCII or full-width (an
@@ -121,8 +129,11 @@ class _Channels:
 # -- the public API -----------------------------------------------------------------------------
 
 
-async def export(store: Store, session: SessionRecord, fmt: Format, sink: TextIO) -> None:
-    """Write the session in ``fmt`` to ``sink`` (streaming for json and csv)."""
+async def export(
+    store: Store, session: SessionRecord, fmt: Format, sink: TextIO, *, model: ProseModel | None = None
+) -> None:
+    """Write the session in ``fmt`` to ``sink`` (streaming for json and csv); ``model`` is the
+    optional writer model of the article's story."""
     if fmt == "csv":
         positions = {p.id: p.position for p in await store.prompts(session.id)}
         writer = _CsvRows(sink, session, positions)
@@ -130,23 +141,26 @@ async def export(store: Store, session: SessionRecord, fmt: Format, sink: TextIO
             writer.write(reply)
         return
     story = await gather_story(store, session)
+    narrative = await gather_narrative(store, story, model=None if fmt == "json" else model)
     if fmt == "json":
-        json_out = _JsonReplies(sink, story)
+        json_out = _JsonReplies(sink, story, narrative)
         async for reply in store.iter_replies(session.id):
             json_out.write(reply)
         json_out.close()
         return
     if fmt == "md":
         # No chart file travels with a single export, so the article does not point to one.
-        sink.write(await asyncio.to_thread(render_markdown, story, chart_ref=None))
+        sink.write(await asyncio.to_thread(render_markdown, story, chart_ref=None, narrative=narrative))
         return
     if fmt == "html":
-        sink.write(await asyncio.to_thread(_html_page, story))
+        sink.write(await asyncio.to_thread(_html_page, story, narrative))
         return
     raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-async def write_artifacts(store: Store, session: SessionRecord, folder: Path) -> list[Path]:
+async def write_artifacts(
+    store: Store, session: SessionRecord, folder: Path, *, model: ProseModel | None = None
+) -> list[Path]:
     """Write article.md, article.html, chart.png, session.json and replies.csv into ``folder``.
 
     The folder is made private (0700) if it is missing; each file is private (0600), written beside
@@ -155,7 +169,8 @@ async def write_artifacts(store: Store, session: SessionRecord, folder: Path) ->
     """
     private_folder(folder)
     story = await gather_story(store, session)
-    artifacts: Artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref="chart.png")
+    narrative = await gather_narrative(store, story, model=model)
+    artifacts: Artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref="chart.png", narrative=narrative)
     written: list[Path] = []
     for name, text in (("article.md", artifacts.markdown), ("article.html", artifacts.html)):
         with private_text(folder / name, replace=True) as text_file:
@@ -171,7 +186,7 @@ async def write_artifacts(store: Store, session: SessionRecord, folder: Path) ->
         private_text(folder / "session.json", replace=True) as json_file,
         private_text(folder / "replies.csv", replace=True, newline="") as csv_file,
     ):
-        json_out = _JsonReplies(json_file, story)
+        json_out = _JsonReplies(json_file, story, narrative)
         csv_out = _CsvRows(csv_file, session, positions)
         async for reply in store.iter_replies(session.id):
             json_out.write(reply)
@@ -182,8 +197,8 @@ async def write_artifacts(store: Store, session: SessionRecord, folder: Path) ->
     return written
 
 
-def _html_page(story: Story) -> str:
-    return render_html(story, chart_png=render_chart(story))
+def _html_page(story: Story, narrative: Narrative) -> str:
+    return render_html(story, chart_png=render_chart(story), narrative=narrative)
 
 
 # -- CSV ------------------------------------------------------------------------------------------
@@ -195,6 +210,7 @@ class _CsvRows:
         self._anonymous = session.anonymous
         self._channels = _Channels(session)
         self._positions = positions
+        self._closed = session.closed_at
         self._writer.writerow(CSV_COLUMNS)
 
     def write(self, reply: ReplyRecord) -> None:
@@ -216,6 +232,7 @@ class _CsvRows:
                 "" if anonymous else neutralise(reply.channel_id),
                 "" if anonymous else neutralise(reply.message_id),
                 neutralise(reply.text),
+                "late" if self._closed is not None and reply.created_at > self._closed else "",
             )
         )
 
@@ -226,15 +243,16 @@ class _CsvRows:
 class _JsonReplies:
     """Writes the story's JSON head, then one reply per line, then the closing brackets."""
 
-    def __init__(self, sink: TextIO, story: Story) -> None:
+    def __init__(self, sink: TextIO, story: Story, narrative: Narrative) -> None:
         self._sink = sink
         self._story = story
         self._anonymous = story.anonymous
         self._channels = _Channels(story.session)
+        self._closed = story.session.closed_at
         self._positions = {p.prompt.id: p.prompt.position for p in story.prompts}
         self._first = True
         sink.write(f'{{"schema_version": {SCHEMA_VERSION}')
-        for key, value in _head(story, self._channels).items():
+        for key, value in _head(story, narrative, self._channels).items():
             sink.write(f",\n{json.dumps(key)}: {json.dumps(value, ensure_ascii=True)}")
         sink.write(',\n"replies": [')
 
@@ -259,6 +277,7 @@ class _JsonReplies:
             channel=self._channels(reply.platform, reply.channel_id),
             channel_id=None if anonymous else reply.channel_id,
             message_id=None if anonymous else reply.message_id,
+            late=self._closed is not None and reply.created_at > self._closed,
         )
         self._sink.write(("\n" if self._first else ",\n") + json.dumps(item, ensure_ascii=True))
         self._first = False
@@ -267,9 +286,34 @@ class _JsonReplies:
         self._sink.write("\n]}\n")
 
 
-def _head(story: Story, channels: _Channels) -> dict[str, Any]:
+def _channel_head(
+    channel: ChannelRef,
+    channels: _Channels,
+    names: dict[ChannelRef, str | None],
+    figures: dict[ChannelRef, ChannelStory],
+    *,
+    anonymous: bool,
+) -> dict[str, Any]:
+    head: dict[str, Any] = {
+        "platform": channel.platform,
+        "channel": channels(channel.platform, channel.channel_id),
+        "channel_id": None if anonymous else channel.channel_id,
+    }
+    if anonymous:
+        return head  # a channel's name is as good as its id
+    if names.get(channel):
+        head["name"] = names[channel]
+    counted = figures.get(channel)
+    if counted is not None:
+        head.update(replies=counted.replies, people=counted.people, reactions=counted.reactions)
+    return head
+
+
+def _head(story: Story, narrative: Narrative, channels: _Channels) -> dict[str, Any]:
     session = story.session
     anonymous = session.anonymous
+    names: dict[ChannelRef, str | None] = {c.channel: c.name for c in story.channels}
+    figures = {c.channel: c for c in story.channels} if story.across_channels else {}
     session_part: dict[str, Any] = {
         "id": session.id,
         "plan": session.plan_name,
@@ -281,15 +325,13 @@ def _head(story: Story, channels: _Channels) -> dict[str, Any]:
         "started_at": _iso(session.started_at),
         "recap_at": _iso(session.recap_at),
         "closed_at": _iso(session.closed_at),
-        "channels": [
-            {
-                "platform": c.platform,
-                "channel": channels(c.platform, c.channel_id),
-                "channel_id": None if anonymous else c.channel_id,
-            }
-            for c in session.channels
-        ],
+        "channels": [_channel_head(c, channels, names, figures, anonymous=anonymous) for c in session.channels],
     }
+    if not anonymous and story.linked:
+        session_part["linked"] = [
+            {"identities": [{"platform": p, "user_id": u, "replies": n} for p, u, n in voices.identities]}
+            for voices in story.linked
+        ]
     if not anonymous:
         session_part["started_by"] = session.started_by
     timeline = story.timeline
@@ -334,7 +376,13 @@ def _head(story: Story, channels: _Channels) -> dict[str, Any]:
             for p in story.prompts
             if p.highlights
         ],
-        "themes": {
+        # The ideas of the day, found by meaning (the article's story tells one section each).
+        "themes": [
+            {"label": t.label, "reply_ids": list(t.reply_ids), "prompts": list(t.prompts), "people": t.people}
+            for t in narrative.themes
+        ],
+        # The keyphrases (shared words) of the day and of each prompt.
+        "keywords": {
             "day": [
                 {
                     "phrase": t.phrase,
@@ -355,12 +403,13 @@ def _head(story: Story, channels: _Channels) -> dict[str, Any]:
                 for p in story.prompts
                 if p.replies
             ],
-            "sample": {
-                "replies": story.theme_sample.replies,
-                "of": story.theme_sample.of,
-                "complete": story.theme_sample.complete,
-                "note": "themes come from each prompt's best-liked replies; reply_ids are among the article's",
-            },
+        },
+        "theme_sample": {
+            "replies": narrative.sampled,
+            "of": narrative.of,
+            "complete": narrative.complete,
+            "keyword_replies": story.theme_sample.replies,
+            "note": "themes come from each prompt's best-liked replies; reply_ids are among the article's",
         },
         "article": {
             "replies_per_prompt_limit": ARTICLE_LIMIT,

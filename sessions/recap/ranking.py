@@ -70,6 +70,8 @@ class RankedReply:
     edited: bool
     author_name: str
     text: str
+    platform: str
+    channel_id: str  # the reply's own channel (on Discord, its thread)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +126,8 @@ async def rank_prompt(queries: RecapQueries, session_id: int, prompt_id: int, li
                 edited=bool(row.edited),
                 author_name=row.author_name,
                 text=row.text,
+                platform=row.platform,
+                channel_id=row.channel_id,
             )
             for _, score, _, _, row in ranked
         ),

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sessions.channels import channel_homes, home_of, platform_label, where
 from sessions.compose import local_time
+from sessions.model import ChannelRef
 from sessions.recap.ranking import RankedReply, rank_prompt
 from sessions.recap.themes import (
     PROMPT_THEMES,
@@ -31,7 +33,14 @@ from sessions.recap.themes import (
     sample_texts,
     word_budget,
 )
-from sessions.records import PeopleWhoWrote, PromptRecord, PromptState, SessionRecord
+from sessions.records import (
+    LinkedVoices,
+    Participation,
+    PeopleWhoWrote,
+    PromptRecord,
+    PromptState,
+    SessionRecord,
+)
 from sessions.store import RecapQueries, Store, recap_queries
 
 _log = logging.getLogger(__name__)
@@ -96,6 +105,27 @@ class Timeline:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelStory:
+    """One channel the day ran in, and what was said there."""
+
+    channel: ChannelRef
+    name: str | None  # as its adapter told it when it joined ("#learning"); None if it could not
+    replies: int
+    people: int
+    reactions: int
+    left: bool = False  # it left the session before the end (its replies stay)
+
+    @property
+    def where(self) -> str:
+        """``#learning on Slack`` (the channel id where no name is known)."""
+        return where(self.channel, self.name)
+
+    @property
+    def platform(self) -> str:
+        return platform_label(self.channel.platform)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Story:
     session: SessionRecord
     prompts: tuple[PromptStory, ...]  # every prompt, in timetable order
@@ -107,10 +137,45 @@ class Story:
     themes: tuple[DayTheme, ...]
     theme_sample: ThemeSample
     labels: Mapping[int, str]  # reply id -> "2.14": prompt 2, 14th reply shown under it
+    # Sessions across channels and platforms: every channel the day ran in (in the order they
+    # joined; empty figures for a one-channel day, whose figures are the day's), the members who
+    # linked their identities across platforms (counted once), and where each reply was written.
+    channels: tuple[ChannelStory, ...] = ()
+    linked: tuple[LinkedVoices, ...] = ()
+    homes: Mapping[tuple[str, str], ChannelRef] = field(default_factory=dict)
 
     @property
     def anonymous(self) -> bool:
         return self.session.anonymous
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """The platforms the day ran on, by name ("Discord", "Slack")."""
+        return tuple(sorted({c.platform for c in self.channels}))
+
+    @property
+    def across_channels(self) -> bool:
+        return len(self.channels) > 1
+
+    def channel_of(self, reply: RankedReply) -> ChannelStory | None:
+        """The session channel a reply was written in (its thread's channel on Discord)."""
+        if not reply.platform:
+            return None
+        home = home_of(self.homes, reply.platform, reply.channel_id)
+        return next((c for c in self.channels if c.channel == home), None)
+
+    def where_from(self, reply: RankedReply) -> str:
+        """"#learning on Slack" for a reply of a day across channels; "" otherwise, and always in an
+        anonymous session (where a voice came from narrows down who it is)."""
+        if self.anonymous or not self.across_channels:
+            return ""
+        found = self.channel_of(reply)
+        return found.where if found else ""
+
+    def is_late(self, reply: RankedReply) -> bool:
+        """Written after the recap was posted: kept, and marked late wherever it is shown."""
+        closed = self.session.closed_at
+        return closed is not None and reply.created_at > closed
 
     @property
     def truncated(self) -> bool:
@@ -164,6 +229,9 @@ async def gather_story(
         if on_counts is not None:
             on_counts(Counts(prompts=tuple(prompts), timeline=timeline, totals=totals))
         participation = await queries.recap_participants(session.id)
+        linked = tuple(await store.linked_voices(session.id))
+        participation = _count_linked_once(participation, linked)
+        homes, channel_stories = await _channels(store, session)
         per_prompt, day = await theming
     finally:
         if not theming.done():
@@ -200,6 +268,64 @@ async def gather_story(
         themes=day,
         theme_sample=ThemeSample(replies=sum(found.read for found in per_prompt), of=replies),
         labels=labels,
+        channels=channel_stories,
+        linked=linked,
+        homes=homes,
+    )
+
+
+async def _channels(
+    store: Store, session: SessionRecord
+) -> tuple[dict[tuple[str, str], ChannelRef], tuple[ChannelStory, ...]]:
+    """Every channel the day ran in, with its figures when there is more than one."""
+    posts = await store.posts(session.id)
+    homes = channel_homes(posts)
+    joined = await store.session_channels(session.id)
+    names = {c.channel: c.name for c in joined}
+    order = [c.channel for c in joined]
+    for post in posts:  # channels that left the session keep their place in the story
+        if post.channel not in order:
+            order.append(post.channel)
+    if len(order) <= 1:
+        return homes, tuple(ChannelStory(channel=c, name=names.get(c), replies=0, people=0, reactions=0) for c in order)
+    figures = {f.channel: f for f in await store.channel_figures(session.id)}
+    for channel in figures:
+        if channel not in order:
+            order.append(channel)
+    stories = []
+    for channel in order:
+        counted = figures.get(channel)
+        stories.append(
+            ChannelStory(
+                channel=channel,
+                name=names.get(channel),
+                replies=counted.replies if counted else 0,
+                people=counted.people if counted else 0,
+                reactions=counted.reactions if counted else 0,
+                left=channel not in session.channels,
+            )
+        )
+    return homes, tuple(stories)
+
+
+def _count_linked_once(participation: Participation, linked: Sequence[LinkedVoices]) -> Participation:
+    """Each member who linked identities across platforms counted as one person: in the day's
+    total and distribution, and under each prompt more than one of their identities answered."""
+    if not linked:
+        return participation
+    shares = {share.replies: share.people for share in participation.distribution}
+    per_prompt = dict(participation.people_per_prompt)
+    for voices in linked:
+        for _, _, replies in voices.identities:
+            shares[replies] -= 1
+        total = sum(replies for _, _, replies in voices.identities)
+        shares[total] = shares.get(total, 0) + 1
+        for prompt_id in voices.shared_prompts:
+            if per_prompt.get(prompt_id, 0) > 1:
+                per_prompt[prompt_id] -= 1
+    return Participation(
+        people_per_prompt=per_prompt,
+        distribution=tuple(PeopleWhoWrote(replies=n, people=k) for n, k in sorted(shares.items()) if k > 0),
     )
 
 

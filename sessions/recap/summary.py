@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from sessions.compose import local_day
 from sessions.model import Attachment, Message, Quote, Section
 from sessions.recap.article import article_view, render_html, render_markdown
 from sessions.recap.chart import chart_of_counts, render_chart
+from sessions.recap.narrative import Narrative, ProseModel, gather_narrative
+from sessions.recap.ranking import RankedReply
 from sessions.recap.story import Counts, PromptStory, Story, gather_story
 from sessions.records import SessionRecord
 from sessions.store import Store
@@ -64,11 +67,13 @@ def attachment_names(session: SessionRecord) -> tuple[str, str, str]:
     return f"{stem}-article.md", f"{stem}-article.html", f"{stem}-chart.png"
 
 
-def render_artifacts(story: Story, *, chart_ref: str | None, chart_png: bytes | None = None) -> Artifacts:
+def render_artifacts(
+    story: Story, *, chart_ref: str | None, chart_png: bytes | None = None, narrative: Narrative | None = None
+) -> Artifacts:
     """Chart (unless already drawn), Markdown and HTML of a story (CPU work: callers run it in a
-    thread)."""
+    thread). With ``narrative`` the article opens with the day's story."""
     chart = render_chart(story) if chart_png is None else chart_png
-    view = article_view(story)
+    view = article_view(story, narrative)
     return Artifacts(
         markdown=render_markdown(story, chart_ref=chart_ref, view=view),
         html=render_html(story, chart_png=chart, view=view),
@@ -76,7 +81,7 @@ def render_artifacts(story: Story, *, chart_ref: str | None, chart_png: bytes | 
     )
 
 
-def recap_message(story: Story) -> Message:
+def recap_message(story: Story, narrative: Narrative | None = None) -> Message:
     session = story.session
     sections: list[Section] = []
     reached = [p for p in story.prompts if p.reached]
@@ -84,9 +89,14 @@ def recap_message(story: Story) -> Message:
     quotes_each = 3 if len(reached) <= 3 else 2 if len(reached) <= 6 else 1
     for p in reached:
         sections.append(_prompt_section(story, p, quotes_each))
-    if story.themes:
+    if narrative is not None and narrative.themes:
+        labels = [t.label for t in narrative.themes[:_DAY_THEMES_IN_MESSAGE]]
+        sections.append(Section(heading="Themes of the day", lines=(" · ".join(labels),)))
+    elif story.themes:
         phrases = [t.phrase for t in story.themes[:_DAY_THEMES_IN_MESSAGE]]
         sections.append(Section(heading="Themes of the day", lines=(" · ".join(phrases),)))
+    if story.across_channels:
+        sections.append(_channels_section(story))
     missed = [p for p in story.prompts if p.missed]
     if missed:
         sections.append(
@@ -123,6 +133,13 @@ def recap_message(story: Story) -> Message:
     replies = _plural(story.replies, "reply", "replies")
     body = f"{day}: {people} took part, with {replies}"
     body += f" and {_plural(story.reactions, 'reaction', 'reactions')}." if story.reactions else "."
+    if story.across_channels:
+        body += f" The day ran in {_plural(len(story.channels), 'channel', 'channels')} on {_and(story.platforms)}."
+    if story.linked:
+        body += (
+            f" {_plural(len(story.linked), 'member', 'members')} linked their accounts across platforms "
+            "and count once."
+        )
     if session.anonymous:
         body += " This session was anonymous, so no names appear."
     return Message(title=f"Recap: {session.title}", body=body, sections=tuple(sections))
@@ -136,7 +153,7 @@ def _prompt_section(story: Story, p: PromptStory, quotes_each: int) -> Section:
         Quote(
             text=shorten(reply.text, _QUOTE_CHARS),
             author=None if story.anonymous else reply.author_name,
-            note=_plural(reply.reactions, "reaction", "reactions") if reply.reactions else "",
+            note=_note(story, reply),
         )
         for reply in p.highlights[:quotes_each]
     )
@@ -147,12 +164,43 @@ def _prompt_section(story: Story, p: PromptStory, quotes_each: int) -> Section:
     )
 
 
+def _note(story: Story, reply: RankedReply) -> str:
+    """What a quote says beside its words: its reactions, and where it was written."""
+    parts = [_plural(reply.reactions, "reaction", "reactions")] if reply.reactions else []
+    where_from = story.where_from(reply)
+    if where_from:
+        parts.append(f"in {where_from}")
+    return " · ".join(parts)
+
+
+def _channels_section(story: Story) -> Section:
+    """A line per channel: the per-channel table of a day that ran in several."""
+    lines = []
+    for channel in story.channels:
+        line = (
+            f"{channel.where}: {_plural(channel.replies, 'reply', 'replies')} "
+            f"from {_plural(channel.people, 'person', 'people')}"
+        )
+        if channel.reactions:
+            line += f", {_plural(channel.reactions, 'reaction', 'reactions')}"
+        if channel.left:
+            line += " (left early)"
+        lines.append(line)
+    return Section(heading="Channels", lines=tuple(lines))
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _discard(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
 
 
-async def build_recap(store: Store, session: SessionRecord) -> Recap:
+async def build_recap(store: Store, session: SessionRecord, *, model: ProseModel | None = None) -> Recap:
+    """The recap of ``session``; with ``model`` (a writer model) the story's prose may be rewritten
+    by it, under the grounding check (:mod:`sessions.recap.narrative`)."""
     charts: list[asyncio.Future[bytes]] = []
 
     def draw(counts: Counts) -> None:
@@ -168,17 +216,20 @@ async def build_recap(store: Store, session: SessionRecord) -> Recap:
             if not chart.done():
                 # A thread cannot be stopped: let it finish, and its result (or error) go.
                 chart.add_done_callback(_discard)
+    narrative = await gather_narrative(store, story, model=model)
     md_name, html_name, chart_name = attachment_names(session)
-    artifacts = await asyncio.to_thread(render_artifacts, story, chart_ref=chart_name, chart_png=chart_png)
+    artifacts = await asyncio.to_thread(
+        render_artifacts, story, chart_ref=chart_name, chart_png=chart_png, narrative=narrative
+    )
     _log.info(
         "recap of session %d: %d replies, %d people, %d themes",
         session.id,
         story.replies,
         story.participants,
-        len(story.themes),
+        len(narrative.themes),
     )
     return Recap(
-        message=recap_message(story),
+        message=recap_message(story, narrative),
         attachments=(
             Attachment(filename=md_name, content_type="text/markdown; charset=utf-8", data=artifacts.markdown.encode()),
             Attachment(filename=html_name, content_type="text/html; charset=utf-8", data=artifacts.html.encode()),

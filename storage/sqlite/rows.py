@@ -68,6 +68,8 @@ _SESSION_COLUMNS = (
     "started_at",
     "recap_at",
     "closed_at",
+    "join_code",
+    "pulse_at",
 )
 SESSION_COLUMNS_OF_S = ", ".join(f"s.{name} AS {name}" for name in _SESSION_COLUMNS)  # FROM sessions AS s
 
@@ -85,6 +87,8 @@ def as_session(row: sqlite3.Row, channels: tuple[ChannelRef, ...]) -> SessionRec
         started_at=dt(row["started_at"]),
         recap_at=dt(row["recap_at"]),
         closed_at=dt_or_none(row["closed_at"]),
+        join_code=row["join_code"],
+        pulse_at=dt_or_none(row["pulse_at"]),
         channels=channels,
     )
 

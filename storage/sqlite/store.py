@@ -19,6 +19,8 @@ import aiosqlite
 from sessions.model import ChannelRef, MessageRef, Posted
 from sessions.records import (
     ACTIVE_STATES,
+    ChannelFigures,
+    LinkedVoices,
     NewReply,
     NewSession,
     Participation,
@@ -27,12 +29,14 @@ from sessions.records import (
     PromptState,
     RankedRow,
     ReplyRecord,
+    SessionChannel,
     SessionRecord,
     SessionState,
     SessionStats,
     ThreadTarget,
     TimeBin,
 )
+from storage.sqlite import channels as channel_sql
 from storage.sqlite import inbound
 from storage.sqlite.checkpoint import Checkpointer
 from storage.sqlite.connections import Connections, create_private_file, fetch_all, fetch_one, open_connections
@@ -110,7 +114,7 @@ class SqliteStore:
                 return None
             cursor = await db.execute(
                 "INSERT INTO sessions (plan_name, title, intro, timezone, state, anonymous, started_by, "
-                "started_at, recap_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "started_at, recap_at, join_code, pulse_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.plan_name,
                     new.title,
@@ -121,14 +125,22 @@ class SqliteStore:
                     new.started_by,
                     ts(new.started_at),
                     ts(new.recap_at),
+                    new.join_code,
+                    None if new.pulse_at is None else ts(new.pulse_at),
                 ),
             )
             session_id = cursor.lastrowid
             assert session_id is not None
-            await db.execute(
-                "INSERT INTO session_channels (session_id, position, platform, channel_id) VALUES (?, 0, ?, ?)",
-                (session_id, new.channel.platform, new.channel.channel_id),
-            )
+            position = 0
+            for channel in (new.channel, *new.more_channels):
+                if position and await _active_session_id(db, channel) is not None:
+                    continue  # a circle's channel busy with another session is left out
+                await db.execute(
+                    "INSERT INTO session_channels (session_id, position, platform, channel_id, name) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (session_id, position, channel.platform, channel.channel_id, new.channel_names.get(channel)),
+                )
+                position += 1
             await db.executemany(
                 "INSERT INTO prompts (session_id, position, text, due_at, state) VALUES (?, ?, ?, ?, ?)",
                 [
@@ -218,6 +230,68 @@ class SqliteStore:
         posted_at = ts(at) if at is not None and new is PromptState.POSTED else None
         sql = f"UPDATE prompts SET state = ?, posted_at = coalesce(?, posted_at) WHERE id = ? AND state IN ({marks})"
         return await self._compare_and_set(sql, (new.value, posted_at, prompt_id, *(s.value for s in expected)))
+
+    # -- the session's channels ----------------------------------------------------------------
+
+    async def session_by_join_code(self, code: str) -> SessionRecord | None:
+        open_states = (SessionState.SCHEDULED.value, SessionState.RUNNING.value)
+        rows = await self._sessions_where("s.join_code = ? AND s.state IN (?, ?)", (code, *open_states))
+        return rows[0] if rows else None
+
+    async def attach_channel(
+        self, session_id: int, channel: ChannelRef, *, name: str | None = None, joined_by: str | None = None
+    ) -> int | None:
+        async def attach(db: aiosqlite.Connection) -> int | None:
+            holder = await _active_session_id(db, channel)
+            if holder is not None:
+                return None if holder == session_id else holder
+            await db.execute(
+                "INSERT INTO session_channels (session_id, position, platform, channel_id, name, joined_by) "
+                "VALUES (?, (SELECT coalesce(max(position), -1) + 1 FROM session_channels WHERE session_id = ?), "
+                "?, ?, ?, ?) ON CONFLICT DO UPDATE SET name = excluded.name, joined_by = excluded.joined_by",
+                (session_id, session_id, channel.platform, channel.channel_id, name, joined_by),
+            )
+            return None
+
+        return await self._writer.transaction(attach)
+
+    async def detach_channel(self, session_id: int, channel: ChannelRef) -> bool:
+        rows = await self._writer.statement(
+            "DELETE FROM session_channels WHERE session_id = ? AND platform = ? AND channel_id = ? RETURNING position",
+            (session_id, channel.platform, channel.channel_id),
+        )
+        return len(rows) == 1
+
+    async def session_channels(self, session_id: int) -> list[SessionChannel]:
+        rows = await self._all(
+            "SELECT platform, channel_id, name, joined_by FROM session_channels WHERE session_id = ? ORDER BY position",
+            (session_id,),
+        )
+        return [channel_sql.as_session_channel(row) for row in rows]
+
+    async def channel_figures(self, session_id: int) -> list[ChannelFigures]:
+        return await channel_sql.channel_figures(self._read, session_id)
+
+    # -- identities linked across platforms ------------------------------------------------------
+
+    async def add_link_code(self, code: str, platform: str, user_id: str, *, at: datetime) -> None:
+        await self._writer.statement(
+            "INSERT INTO link_codes (code, platform, user_id, created_at) VALUES (?, ?, ?, ?)",
+            (code, platform, user_id, ts(at)),
+        )
+
+    async def redeem_link_code(
+        self, code: str, platform: str, user_id: str, *, at: datetime, not_before: datetime
+    ) -> tuple[str, str] | None:
+        async def redeem(db: aiosqlite.Connection) -> tuple[str, str] | None:
+            return await channel_sql.redeem_link_code(
+                db, code, platform, user_id, at=ts(at), not_before=ts(not_before)
+            )
+
+        return await self._writer.transaction(redeem)
+
+    async def linked_voices(self, session_id: int) -> list[LinkedVoices]:
+        return await channel_sql.linked_voices(self._read, session_id)
 
     # -- the outbound ledger -----------------------------------------------------------------
 

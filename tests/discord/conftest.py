@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -40,25 +39,6 @@ def make_adapter(fake: FakeDiscord, **kwargs: Any) -> DiscordAdapter:
     kwargs.setdefault("guild_ready_timeout", 0.05)
     kwargs.setdefault("ready_timeout", 10.0)
     return DiscordAdapter(settings_for(fake, guild_ids=guild_ids), **kwargs)
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0, what: str = "condition") -> None:
-    """Poll ``check`` every 20 ms until it holds; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def until(check: Callable[[], Awaitable[bool]], within: float = 5.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -27,16 +27,12 @@ from sessions.model import (
     Section,
     ThreadRef,
 )
-from tests.discord.conftest import eventually, make_adapter, settings_for
-from tests.fakes.discord_handler import RecordingHandler
+from tests.discord.conftest import make_adapter, settings_for
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
+from tests.fakes.recording_handler import RecordingHandler
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def handler() -> RecordingHandler:
-    return RecordingHandler()
 
 
 @pytest.fixture
@@ -64,7 +60,15 @@ async def test_popup_group_is_synced_to_the_guild_with_every_subcommand(
     (popup,) = fake.commands[str(fake.guild_id)]
     assert popup["name"] == "popup"
     subcommands = {o["name"]: o for o in popup["options"]}
-    assert list(subcommands) == ["start", "stop", "cancel", "status", "next", "plans", "forget", "help"]
+    assert list(subcommands) == [
+        "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "help"
+    ]
+    (join_code,) = subcommands["join"]["options"]
+    assert join_code["name"] == "code"
+    assert join_code["required"] is True
+    (link_code,) = subcommands["link"]["options"]
+    assert link_code["name"] == "code"
+    assert not link_code.get("required")
     start_options = {o["name"]: o for o in subcommands["start"]["options"]}
     assert start_options["plan"]["autocomplete"] is True
     assert start_options["plan"]["type"] == 3
@@ -104,7 +108,7 @@ async def test_manage_server_members_are_admins_and_empty_options_are_left_out(
 
 
 async def test_a_public_answer_follows_a_private_done(fake: FakeDiscord, handler: RecordingHandler) -> None:
-    handler = RecordingHandler(reply=lambda c: CommandReply(text="Started @everyone", ephemeral=False))
+    handler = RecordingHandler(reply=CommandReply(text="Started @everyone", ephemeral=False))
     adapter = make_adapter(fake)
     await adapter.start(handler)
     try:
@@ -251,7 +255,7 @@ async def test_replies_edits_deletions_and_reactions_are_forwarded(
     await fake.react(thread_id, reply["id"], fake.olga, "👍")
     await fake.react(thread_id, reply["id"], fake.olga, "👍", add=False)
     await fake.delete(thread_id, reply["id"])
-    await handler.wait_for(lambda: any(isinstance(e, ReplyDeleted) for e in handler.events))
+    await eventually(lambda: any(isinstance(e, ReplyDeleted) for e in handler.events))
     kinds = [type(e) for e in handler.events]
     assert kinds == [ReplyPosted, ReplyEdited, ReactionChanged, ReactionChanged, ReplyDeleted]
     posted_event, edited, added, removed, deleted = handler.events
@@ -280,7 +284,7 @@ async def test_a_reply_in_a_thread_the_client_never_saw_is_forwarded(
     assert adapter.client is not None
     assert adapter.client.get_channel(thread_id) is None
     await fake.say(thread_id, fake.max, "late but here")
-    await handler.wait_for(lambda: bool(replies(handler)))
+    await eventually(lambda: bool(replies(handler)))
     (event,) = replies(handler)
     assert event.thread.thread_id == str(thread_id)
     assert event.message.channel.channel_id == str(thread_id)
@@ -294,10 +298,10 @@ async def test_a_dropped_connection_resumes_and_loses_no_reply(
     assert posted.thread is not None
     thread_id = int(posted.thread.thread_id)
     await fake.say(thread_id, fake.max, "before the drop")
-    await handler.wait_for(lambda: len(replies(handler)) == 1)
+    await eventually(lambda: len(replies(handler)) == 1)
     await fake.drop_connection()
     await fake.say(thread_id, fake.olga, "while the bot was reconnecting")
-    await handler.wait_for(lambda: len(replies(handler)) == 2)
+    await eventually(lambda: len(replies(handler)) == 2)
     assert [e.text for e in replies(handler)] == ["before the drop", "while the bot was reconnecting"]
     assert (fake.identifies, fake.resumes) == (1, 1)
 
@@ -342,7 +346,7 @@ async def test_a_new_gateway_session_backfills_known_threads(
     await fake.drop_connection()
     fake.sessions.clear()  # Discord forgot the session: RESUME fails, the client identifies anew
     fake.say_offline(int(posted.thread.thread_id), fake.max, "said between sessions")
-    await handler.wait_for(lambda: len(replies(handler)) == 1)
+    await eventually(lambda: len(replies(handler)) == 1)
     assert replies(handler)[0].text == "said between sessions"
     assert fake.identifies == 2
 
@@ -445,7 +449,7 @@ async def test_resumes_stay_on_the_configured_gateway(
         fake.messages[thread_id] = []
         await fake.drop_connection()
         await fake.say(thread_id, fake.max, "after the drop")
-        await handler.wait_for(lambda: len(replies(handler)) == 1)
+        await eventually(lambda: len(replies(handler)) == 1)
         assert (fake.identifies, fake.resumes) == (1, 1)
     finally:
         await adapter.stop()
@@ -492,7 +496,7 @@ async def test_a_reply_the_engine_fails_to_store_is_handed_over_again_until_stor
     try:
         thread_id = new_thread(fake)
         message = await fake.say(thread_id, fake.max, "kept despite the hiccup")
-        await handler.wait_for(lambda: bool(replies(handler)))
+        await eventually(lambda: bool(replies(handler)))
     finally:
         await adapter.stop()
     assert [e.text for e in replies(handler)] == ["kept despite the hiccup"]
@@ -554,7 +558,7 @@ async def test_a_store_that_keeps_failing_pauses_the_gateway_and_loses_nothing(f
         assert not client.gate.is_open  # the held events fill the bound: reading is paused
         assert {e.text for e in handler.attempts if isinstance(e, ReplyPosted)} == {"reply 0", "reply 1"}
         handler.broken = False
-        await handler.wait_for(lambda: len(replies(handler)) == 6)
+        await eventually(lambda: len(replies(handler)) == 6)
         assert sorted(e.text for e in replies(handler)) == [f"reply {i}" for i in range(6)]
     finally:
         await adapter.stop()

@@ -19,9 +19,10 @@ from adapters.discord.client import PopupClient
 from adapters.discord.internals import keep_alive
 from sessions.errors import IncompatibleLibrary
 from sessions.model import MessageEvent, ReactionChanged, ReplyEdited, ReplyPosted
-from tests.discord.conftest import eventually, make_adapter
-from tests.fakes.discord_handler import RecordingHandler
+from tests.discord.conftest import make_adapter
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.recording_handler import RecordingHandler
+from tests.support import eventually
 
 BOUND = 8
 
@@ -97,7 +98,7 @@ async def test_events_in_flight_stay_within_the_bound_and_the_paused_connection_
         assert (fake.identifies, fake.resumes) == (1, 0)
 
         handler.release.set()
-        await handler.wait_for(lambda: len(handler.events) == sent + 2, within=10)
+        await eventually(lambda: len(handler.events) == sent + 2, within=10)
         assert handler.most_running <= BOUND
         assert client.gate.peak <= BOUND
         assert client.gate.pauses >= 1
@@ -128,7 +129,7 @@ async def test_a_connection_dropped_while_paused_resumes_without_loss_or_duplica
             await fake.say(thread_id, fake.max, f"after {i}")  # kept for the replay on RESUME
         handler.release.set()
         expected = [f"before {i}" for i in range(3 * BOUND)] + [f"after {i}" for i in range(BOUND)]
-        await handler.wait_for(lambda: len(handler.events) >= len(expected), within=10)
+        await eventually(lambda: len(handler.events) >= len(expected), within=10)
         await eventually(lambda: fake.resumes == 1 and fake.connected, what="the resume")
         assert texts(handler, thread_id) == expected
         assert handler.most_running <= BOUND

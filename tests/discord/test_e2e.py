@@ -18,8 +18,9 @@ from sessions.records import SessionRecord, SessionState
 from sessions.rights import Organiser, OrganiserKind
 from sessions.wakeups import Wakeups, utc_now
 from storage.sqlite import SqliteStore
-from tests.discord.conftest import eventually, make_adapter, until
+from tests.discord.conftest import make_adapter
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +28,7 @@ OFFSETS = Plan(
     name="offsets",
     title="Popup learning: how do we learn together?",
     intro="A short day of three questions.",
-    recap_at=parse_time("+4s"),
+    recap_at=parse_time("+1h"),  # the tests end the day with /popup stop once they have seen what they need
     prompts=(
         PromptSpec(at=parse_time("+1s"), text="What did you learn this week?"),
         PromptSpec(at=parse_time("+2s"), text="Who did you learn it from?"),
@@ -111,6 +112,8 @@ async def test_a_whole_session_from_slash_command_to_recap(fake: FakeDiscord, bo
     reply = await fake.say(first, fake.max, "I learned to ask for help @everyone")
     await fake.say(second, fake.olga, "From **Max**, mostly")
     await fake.react(first, reply["id"], fake.olga, "🎉")
+    await eventually(partial(_stats, bot, session.id, (2, 2, 1)), what="both replies and the reaction stored")
+    await fake.invoke(fake.olga, "stop")
 
     closed = await asyncio.wait_for(bot.engine.wait_closed(session.id), timeout=15)
     assert closed.state is SessionState.CLOSED
@@ -175,6 +178,8 @@ async def test_a_dropped_gateway_mid_session_loses_no_reply(fake: FakeDiscord, b
     await fake.say(first, fake.max, "said while the gateway was down")
     await eventually(lambda: fake.connected and fake.resumes == 1, what="the RESUME")
     session = await only_session(bot.store)
+    await eventually(partial(_replies, bot, session.id, 1), what="the reply replayed on RESUME stored")
+    await fake.invoke(fake.olga, "stop")
     closed = await asyncio.wait_for(bot.engine.wait_closed(session.id), timeout=15)
     assert closed.state is SessionState.CLOSED
     assert (await bot.store.session_stats(session.id)).replies == 1
@@ -192,14 +197,14 @@ async def test_replies_posted_while_offline_are_backfilled_once(
     (thread,) = thread_ids(fake)
     await fake.say(thread, fake.max, "before the restart")
     session = await only_session(bot.store)
-    await until(lambda: _replies(bot, session.id, 1), what="the live reply stored")
+    await eventually(lambda: _replies(bot, session.id, 1), what="the live reply stored")
     await bot.stop()
 
     fake.say_offline(thread, fake.olga, "while the bot was down")
     fake.say_offline(thread, fake.max, "also while it was down")
     for _ in range(2):  # two restarts: the second back-fill finds nothing new
         restarted = await boot(fake, db, LONG_DAY)
-        await until(partial(_replies, restarted, session.id, 3), what="the back-filled replies")
+        await eventually(partial(_replies, restarted, session.id, 3), what="the back-filled replies")
         await restarted.stop()
     bot = await boot(fake, db, LONG_DAY)
     bots.append(bot)
@@ -212,3 +217,8 @@ async def test_replies_posted_while_offline_are_backfilled_once(
 
 async def _replies(bot: Bot, session_id: int, expected: int) -> bool:
     return (await bot.store.session_stats(session_id)).replies == expected
+
+
+async def _stats(bot: Bot, session_id: int, expected: tuple[int, int, int]) -> bool:
+    stats = await bot.store.session_stats(session_id)
+    return (stats.replies, stats.participants, stats.reactions) == expected

@@ -5,8 +5,10 @@ every call so tests can assert on what was sent:
 
 * ``auth.test``, ``users.info``, ``chat.postMessage`` (with a configurable 429 + Retry-After, or a
   dropped connection *after* the post was stored, on chosen calls), ``conversations.history``
-  (with message metadata when asked), the three calls of ``files_upload_v2``, and
-  ``apps.connections.open``;
+  (with message metadata when asked) and ``conversations.replies`` (both in pages, with cursors),
+  the three calls of ``files_upload_v2``, and ``apps.connections.open``;
+* the installation: ``auth.test`` names its team (and Enterprise Grid org), ``bots.info`` the app
+  our bot belongs to;
 * ``/socket``: the Socket Mode websocket (``hello``, then envelopes the test sends; acks come
   back as ``{"envelope_id": …}``);
 * ``/respond/{id}``: response URLs for slash commands.
@@ -15,6 +17,7 @@ every call so tests can assert on what was sent:
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 from collections.abc import Mapping
@@ -28,6 +31,7 @@ APP_TOKEN = "xapp-fake-app-token"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
+APP_ID = "A0001"  # the app our bot belongs to: bots.info says so, and every payload carries it
 
 _JSON_ARGS = ("blocks", "metadata", "files", "attachments")
 
@@ -65,6 +69,16 @@ class FakeSlack:
     drop_posts: set[int] = field(default_factory=set)
     socket_url: str | None = None  # what apps.connections.open hands out (default: our /socket)
     outage: bool = False  # while set, every Web API call answers 503 (Slack down)
+    # The most items a page of conversations.history/replies holds, whatever `limit` asks: Slack
+    # may return fewer than asked before the end, so a client must follow `next_cursor`.
+    page_limit: int = 1000
+    # The installation auth.test reports (an enterprise_id puts it on Enterprise Grid; org_wide
+    # makes it an install for the whole org), and bots.info's answer ("" = ok, else the error).
+    team_id: str = TEAM_ID
+    enterprise_id: str = ""
+    org_wide: bool = False
+    bots_info_error: str = ""
+    channel_names: dict[str, str] = field(default_factory=dict)  # conversations.info: channel id → name
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
@@ -79,13 +93,11 @@ class FakeSlack:
     _socket_ready: asyncio.Event | None = None
     _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _changed: asyncio.Condition | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
     async def start(self) -> FakeSlack:
         self._socket_ready = asyncio.Event()
-        self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/upload/{file_id}", self._upload)
@@ -121,12 +133,6 @@ class FakeSlack:
         """Every message posted, in order (top-level and threaded)."""
         out = [m for ch, ms in self.messages.items() if channel in (None, ch) for m in ms]
         return sorted(out, key=lambda m: float(m["ts"]))
-
-    async def wait_for(self, predicate: Any, within: float = 10.0) -> None:
-        """Wait until ``predicate()`` is true (checked whenever the fake records something)."""
-        assert self._changed is not None
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), within)
 
     # -- socket mode ------------------------------------------------------------------------------
 
@@ -177,7 +183,6 @@ class FakeSlack:
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.responses.append(body)
-        await self._notify()
         return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -202,20 +207,27 @@ class FakeSlack:
         if handler is None:
             return _ok_false("unknown_method")
         response: web.StreamResponse = await handler(request, args)
-        await self._notify()
         return response
-
-    async def _notify(self) -> None:
-        assert self._changed is not None
-        async with self._changed:
-            self._changed.notify_all()
 
     # -- methods ------------------------------------------------------------------------------------
 
     async def _m_auth_test(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        answer = {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "popup",
+                  "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                  "is_enterprise_install": self.org_wide}
+        if self.enterprise_id:
+            answer.update(enterprise_id=self.enterprise_id, enterprise="Fake Org")
+        return web.json_response(answer)
+
+    async def _m_bots_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        if self.bots_info_error:
+            return _ok_false(self.bots_info_error)
+        if args.get("bot") != BOT_ID:
+            return _ok_false("bot_not_found")
         return web.json_response(
-            {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "popup",
-             "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+            {"ok": True, "bot": {"id": BOT_ID, "deleted": False, "name": "popup", "updated": 1_700_000_000,
+                                 "app_id": APP_ID, "user_id": BOT_USER_ID,
+                                 "icons": {"image_36": "https://fake.slack.com/36.png"}}}
         )
 
     async def _m_users_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
@@ -261,16 +273,14 @@ class FakeSlack:
     async def _m_conversations_history(self, request: web.Request, args: dict[str, Any]) -> web.Response:
         channel = str(args.get("channel", ""))
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        limit = int(args.get("limit") or 100)
         top = [m for m in self.messages.get(channel, []) if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
         out = []
-        for message in sorted(top, key=lambda m: float(m["ts"]), reverse=True)[:limit]:
+        for message in sorted(top, key=lambda m: float(m["ts"]), reverse=True):  # newest first
             copy = dict(message)
             if not with_metadata:
                 copy.pop("metadata", None)
             out.append(copy)
-        return web.json_response({"ok": True, "messages": out, "has_more": False,
-                                  "response_metadata": {"next_cursor": ""}})
+        return self._page(out, args, default_limit=100)
 
     async def _m_conversations_replies(self, request: web.Request, args: dict[str, Any]) -> web.Response:
         channel = str(args.get("channel", ""))
@@ -278,9 +288,30 @@ class FakeSlack:
         thread = [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
         if not any(m["ts"] == ts for m in thread):
             return _ok_false("thread_not_found")
-        thread.sort(key=lambda m: float(m["ts"]))
-        return web.json_response({"ok": True, "messages": thread, "has_more": False,
-                                  "response_metadata": {"next_cursor": ""}})
+        thread.sort(key=lambda m: float(m["ts"]))  # the parent first, then the replies, oldest first
+        return self._page(thread, args, default_limit=10)
+
+    def _page(self, messages: list[dict[str, Any]], args: dict[str, Any], *, default_limit: int) -> web.Response:
+        """One page of ``messages`` as Slack's cursor pagination gives it: at most ``limit`` (and at
+        most :attr:`page_limit`) items from the ``cursor`` on, ``has_more``, and the next cursor."""
+        cursor = str(args.get("cursor") or "")
+        try:
+            start = int(base64.b64decode(cursor, validate=True).decode().removeprefix("next:")) if cursor else 0
+        except ValueError:
+            return _ok_false("invalid_cursor")
+        limit = min(int(args.get("limit") or default_limit), self.page_limit)
+        page = messages[start : start + limit]
+        more = start + limit < len(messages)
+        following = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        return web.json_response(
+            {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": following}}
+        )
+
+    async def _m_conversations_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        channel = str(args.get("channel", ""))
+        if channel not in self.channel_names:
+            return _ok_false("channel_not_found")
+        return web.json_response({"ok": True, "channel": {"id": channel, "name": self.channel_names[channel]}})
 
     def add_member_message(self, channel: str, message: dict[str, Any]) -> None:
         """Put a member's message in the channel's history (as if posted while the bot was away)."""

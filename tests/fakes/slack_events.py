@@ -18,13 +18,14 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from tests.fakes.slack_api import TEAM_ID
+from tests.fakes.slack_api import APP_ID, BOT_USER_ID, TEAM_ID
 
 SIGNING_SECRET = "fake-signing-secret"
-API_APP_ID = "A0001"
+API_APP_ID = APP_ID
 
 _event_ids = itertools.count(1)
 _ts = itertools.count(1)
+_triggers = itertools.count(1)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -37,18 +38,40 @@ def next_ts() -> str:
     return f"{1_800_000_000 + next(_ts)}.000200"
 
 
-def event_callback(event: Mapping[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
-    return {
+def next_trigger_id() -> str:
+    """Slack gives every command and interaction a trigger id of its own, so no two bodies are alike."""
+    n = next(_triggers)
+    return f"{13_345_224_609 + n}.738474920.{n:021x}"
+
+
+def event_callback(
+    event: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    team_id: str = TEAM_ID,
+    app_id: str = API_APP_ID,
+    enterprise_id: str | None = None,
+    org_wide: bool = False,
+) -> dict[str, Any]:
+    """An Events API envelope as Slack sends it for the installation ``team_id`` (in the Grid
+    org ``enterprise_id``, if given) of the app ``app_id``."""
+    body: dict[str, Any] = {
         "token": "unused",
-        "team_id": TEAM_ID,
-        "api_app_id": API_APP_ID,
+        "team_id": team_id,
+        "context_team_id": team_id,
+        "context_enterprise_id": enterprise_id,
+        "api_app_id": app_id,
         "event": dict(event),
         "type": "event_callback",
         "event_id": event_id or f"Ev{next(_event_ids):08d}",
         "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}],
+        "authorizations": [{"enterprise_id": enterprise_id, "team_id": team_id, "user_id": BOT_USER_ID,
+                            "is_bot": True, "is_enterprise_install": org_wide}],
         "is_ext_shared_channel": False,
     }
+    if enterprise_id is not None:
+        body["enterprise_id"] = enterprise_id
+    return body
 
 
 def reply_event(channel: str, thread_ts: str, user: str, text: str, *, ts: str | None = None) -> dict[str, Any]:
@@ -88,13 +111,53 @@ def reaction_event(channel: str, ts: str, user: str, emoji: str, *, added: bool 
 
 
 def command_form(
-    channel: str, user: str, text: str, *, response_url: str, command: str = "/popup"
+    channel: str,
+    user: str,
+    text: str,
+    *,
+    response_url: str,
+    command: str = "/popup",
+    team_id: str = TEAM_ID,
+    app_id: str = API_APP_ID,
+    enterprise_id: str | None = None,
 ) -> dict[str, str]:
-    return {
-        "token": "unused", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
+    form = {
+        "token": "unused", "team_id": team_id, "team_domain": "fake", "channel_id": channel,
         "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
-        "text": text, "api_app_id": API_APP_ID, "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": "1.2.3",
+        "text": text, "api_app_id": app_id, "is_enterprise_install": "false",
+        "response_url": response_url, "trigger_id": next_trigger_id(),
+    }
+    if enterprise_id is not None:
+        form.update(enterprise_id=enterprise_id, enterprise_name="Fake Org")
+    return form
+
+
+def block_actions(
+    channel: str,
+    user: str,
+    *,
+    response_url: str,
+    team_id: str = TEAM_ID,
+    app_id: str = API_APP_ID,
+    enterprise_id: str | None = None,
+) -> dict[str, Any]:
+    """An interactive payload: a member pressed a button on one of the app's messages."""
+    enterprise = {"id": enterprise_id, "name": "Fake Org"} if enterprise_id else None
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+        "api_app_id": app_id,
+        "token": "unused",
+        "container": {"type": "message", "message_ts": "1700000001.000100", "channel_id": channel,
+                      "is_ephemeral": False},
+        "trigger_id": next_trigger_id(),
+        "team": {"id": team_id, "domain": "fake", **({"enterprise_id": enterprise_id} if enterprise_id else {})},
+        "enterprise": enterprise,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "general"},
+        "response_url": response_url,
+        "actions": [{"action_id": "popup-button", "block_id": "b1", "type": "button", "value": "go",
+                     "action_ts": "1700000002.000200", "text": {"type": "plain_text", "text": "Go"}}],
     }
 
 
@@ -144,4 +207,9 @@ class SlackSender:
 
     async def command(self, form: Mapping[str, str], **kw: Any) -> tuple[int, str]:
         body = urlencode(dict(form)).encode()
+        return await self.raw(body, content_type="application/x-www-form-urlencoded", **kw)
+
+    async def interactive(self, payload: Mapping[str, Any], **kw: Any) -> tuple[int, str]:
+        """An interactive payload, sent as Slack does: a form with its JSON in ``payload``."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
         return await self.raw(body, content_type="application/x-www-form-urlencoded", **kw)

@@ -18,46 +18,15 @@ from typing import Any
 
 import pytest
 
+from tests.config_files import discord_for, plan, write_config
 from tests.fakes.discord_server import FakeDiscord
 from tests.faults.figures import FIGURES
-from tests.faults.process import PopupProcess, wait_closed
+from tests.process import PopupProcess, wait_closed
+from tests.support import eventually
 
 _MARKER = re.compile(r"Popup · ref ([0-9a-f]{16})(?: · (\d+)/(\d+))?")
 
-CONFIG = """
-[storage]
-path = "popup.db"
-[session]
-timezone = "UTC"
-default_plan = "fault"
-organisers = ["discord:role:{role}"]
-[[plans]]
-name = "fault"
-title = "Fault day"
-recap_at = "+15s"
-{prompts}
-[discord]
-enabled = true
-guild_ids = ["{guild}"]
-api_base_url = "{api}"
-gateway_url = "{gateway}"
-"""
-
-
-def _config(tmp_path: Path, fake: FakeDiscord) -> Path:
-    prompts = "\n".join(f'  [[plans.prompts]]\n  at = "+{at}s"\n  text = "Prompt at {at}s?"' for at in (3, 6, 9, 12))
-    path = tmp_path / "config.toml"
-    path.write_text(
-        CONFIG.format(
-            prompts=prompts,
-            role=fake.organiser_role_id,
-            guild=fake.guild_id,
-            api=fake.api_base_url,
-            gateway=fake.gateway_url,
-        ),
-        encoding="utf-8",
-    )
-    return path
+FAULT_DAY = plan("fault", "+15s", *((f"+{at}s", f"Prompt at {at}s?") for at in (3, 6, 9, 12)), title="Fault day")
 
 
 def _footer(message: dict[str, Any]) -> tuple[str, int] | None:
@@ -79,7 +48,9 @@ def _is_recap(message: dict[str, Any]) -> bool:
 async def test_kill_and_restart_through_a_discord_session(tmp_path: Path, seed: int) -> None:
     fake = FakeDiscord()
     await fake.start()
-    popup = PopupProcess(_config(tmp_path, fake), {"DISCORD_TOKEN": fake.token})
+    organisers = [f"discord:role:{fake.organiser_role_id}"]
+    config = write_config(tmp_path, session={"organisers": organisers}, plans=[FAULT_DAY], discord=discord_for(fake))
+    popup = PopupProcess(config, {"DISCORD_TOKEN": fake.token})
     chaos = random.Random(seed)
     members = [fake.olga, fake.max, fake.admin]
     said: list[int] = []
@@ -98,13 +69,13 @@ async def test_kill_and_restart_through_a_discord_session(tmp_path: Path, seed: 
     try:
         await popup.start()
         start = await fake.invoke(fake.olga, "start")
-        async with asyncio.timeout(20):
-            while not start.followups:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: bool(start.followups), what="the answer to /popup start")
         traffic = asyncio.create_task(talk())
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while loop.time() < deadline and not any(_is_recap(m) for m in fake.bot_posts()):
+        deadline = loop.time() + 90
+        # Kill at random moments until the recap is out, and at least five times (on a slow
+        # machine, restarts take longer and fewer of them fit before the recap).
+        while loop.time() < deadline and (kills < 5 or not any(_is_recap(m) for m in fake.bot_posts())):
             await asyncio.sleep(chaos.uniform(0.3, 1.8))
             await popup.kill()
             kills += 1

@@ -4,10 +4,12 @@ and the bot keeps answering. The real adapters, engine and store against the fak
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender, command_form
 from tests.slack.conftest import http_settings
+from tests.support import eventually
 
 pytestmark = [pytest.mark.e2e]
 
@@ -62,13 +65,26 @@ async def running(
 
 
 async def _closed_as_planned(engine: Engine) -> None:
-    async with asyncio.timeout(10):  # commands are acknowledged before they are carried out
-        while await engine._store.get_session(1) is None:
-            await asyncio.sleep(0.05)
+    async def stored() -> bool:  # commands are acknowledged before they are carried out
+        return await engine._store.get_session(1) is not None
+
+    await eventually(stored, what="the session stored")
     session = await asyncio.wait_for(engine.wait_closed(1), 30)
     assert session.state is SessionState.CLOSED
     prompts = await engine._store.prompts(1)
     assert [p.state for p in prompts] == [PromptState.POSTED, PromptState.POSTED]
+
+
+async def _taken_up(engine: Engine, position: int) -> bool:
+    """The prompt fell due and is being posted (not pending any more, not posted yet)."""
+    prompts = await engine._store.prompts(1)
+    return any(p.position == position and p.state is PromptState.POSTING for p in prompts)
+
+
+async def _closing(engine: Engine) -> bool:
+    """The recap is due: the engine is closing the session (posting what is left, then the recap)."""
+    session = await engine._store.get_session(1)
+    return session is not None and session.state is SessionState.CLOSING
 
 
 def _slack_keys(fake: FakeSlack) -> Counter[tuple[str, int]]:
@@ -77,6 +93,16 @@ def _slack_keys(fake: FakeSlack) -> Counter[tuple[str, int]]:
         payload = (message.get("metadata") or {}).get("event_payload") or {}
         keys[(str(payload.get("key", "")).split(":", 3)[-1], int(payload.get("part", 0)))] += 1
     return keys
+
+
+def _slack_refused(fake: FakeSlack, since: int) -> set[str]:
+    """The posts (by key) the bot tried to make since call number ``since``, while Slack was down."""
+    tried = set()
+    for call in fake.calls[since:]:
+        if call.method == "chat.postMessage":
+            payload = (call.args.get("metadata") or {}).get("event_payload") or {}
+            tried.add(str(payload.get("key", "")).split(":", 3)[-1])
+    return tried
 
 
 @pytest.mark.parametrize("fault", ["outage", "429 storm"])
@@ -97,20 +123,26 @@ async def test_slack_down_or_rate_limiting_delays_but_never_loses_or_doubles(tmp
             )
             assert status == 200
             if fault == "outage":
-                await fake.wait_for(lambda: ("opening", 0) in _slack_keys(fake))
+                await eventually(lambda: ("opening", 0) in _slack_keys(fake))
                 fake.outage = True  # down through both prompts and the recap time
-                await asyncio.sleep(1.5)
+                down_from = len(fake.calls)
+                await eventually(lambda: "prompt:1" in _slack_refused(fake, down_from), what="a refused prompt")
                 status, _ = await sender.command(
                     command_form("CSTORM", "UORG", "status", response_url=fake.response_url("status"))
                 )
                 assert status == 200  # still acknowledging commands while Slack's API is down
-                await asyncio.sleep(3.0)
+                # The second prompt falls due while Slack is down: it is taken up, and waits in its
+                # channel behind the first (a channel gets its posts in timetable order).
+                await eventually(partial(_taken_up, engine, 2), what="the second prompt taken up while down")
+                assert "prompt:2" not in _slack_refused(fake, down_from)
+                await eventually(partial(_closing, engine), what="the recap time to pass while down")
                 fake.outage = False
             await _closed_as_planned(engine)
         keys = _slack_keys(fake)
         assert {k: n for k, n in keys.items() if n > 1} == {}
         assert keys[("recap", 0)] == 1
         assert {("opening", 0), ("prompt:1", 0), ("prompt:2", 0)} <= set(keys)
+        assert [key for key, part in keys if part == 0] == ["opening", "prompt:1", "prompt:2", "recap"]  # in order
         assert len(fake.calls_to("chat.postMessage")) < 60  # retries are bounded, not a hammering
     finally:
         await fake.stop()
@@ -132,6 +164,15 @@ def _invalid(fake: FakeDiscord) -> int:
     return sum(1 for call in fake.calls if call.status >= 400)
 
 
+def _discord_refused(fake: FakeDiscord) -> set[str]:
+    """Which of the day's prompts ("First?", "Second?") met a 503 (Discord down)."""
+    bodies = [
+        json.dumps(call.body) for call in fake.calls
+        if call.status == 503 and call.method == "POST" and call.path.endswith("/messages")
+    ]
+    return {part for part in ("First?", "Second?") if any(part in body for body in bodies)}
+
+
 @pytest.mark.parametrize("fault", ["outage", "global 429 storm"])
 async def test_discord_down_or_rate_limiting_delays_but_never_loses_or_doubles(tmp_path: Path, fault: str) -> None:
     fake = FakeDiscord()
@@ -143,13 +184,14 @@ async def test_discord_down_or_rate_limiting_delays_but_never_loses_or_doubles(t
             if fault == "global 429 storm":
                 fake.rate_limits = {n: n % 2 == 0 for n in range(2, 12)}  # global and per-route 429s
             start: Any = await fake.invoke(fake.olga, "start")
-            for _ in range(200):
-                if start.followups:
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(lambda: bool(start.followups), what="the answer to /popup start")
             if fault == "outage":
-                fake.outage = True
-                await asyncio.sleep(4.5)
+                fake.outage = True  # down through both prompts and the recap time
+                await eventually(lambda: _discord_refused(fake) == {"First?"}, what="the first prompt refused")
+                # The second falls due while down and waits behind the first, in timetable order.
+                await eventually(partial(_taken_up, engine, 2), what="the second prompt taken up while down")
+                assert _discord_refused(fake) == {"First?"}
+                await eventually(partial(_closing, engine), what="the recap time to pass while down")
                 fake.outage = False
             await _closed_as_planned(engine)
         markers = _discord_markers(fake)

@@ -24,7 +24,9 @@ async def test_json_contract(store: SqliteStore) -> None:
     sink = io.StringIO()
     await export(store, await day.fresh(), "json", sink)
     data = json.loads(sink.getvalue())
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    # Version 2: themes lists the ideas found by meaning (label, reply_ids); the keyphrases moved
+    # to keywords.
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     replies = data["replies"]
     assert len(replies) == len(day.texts) == 8  # deleted replies are left out
     for reply in replies:
@@ -42,11 +44,16 @@ async def test_json_contract(store: SqliteStore) -> None:
         r["id"] for r in replies if r["text"].startswith("Pairing with a mentor")
     )
     themes = data["themes"]
-    assert themes["day"]
-    assert all(set(t["reply_ids"]) <= ids for t in themes["day"])
-    assert all(set(t["reply_ids"]) <= ids for p in themes["prompts"] for t in p["themes"])
+    assert isinstance(themes, list)
+    assert themes
+    assert all(set(t["reply_ids"]) <= ids for t in themes)
+    assert all(isinstance(t["label"], str) and t["label"] and t["reply_ids"] for t in themes)
+    keywords = data["keywords"]
+    assert keywords["day"]
+    assert all(set(t["reply_ids"]) <= ids for t in keywords["day"])
+    assert all(set(t["reply_ids"]) <= ids for p in keywords["prompts"] for t in p["themes"])
     assert "text" not in json.dumps(data["highlights"])
-    assert "text" not in json.dumps(themes["day"])
+    assert "text" not in json.dumps(themes)
     prompts = {p["position"]: p for p in data["prompts"]}
     assert {r["prompt"] for r in replies} <= set(prompts)
     assert prompts[1]["replies"] + prompts[2]["replies"] + prompts[3]["replies"] == 8

@@ -50,6 +50,8 @@ def test_corpus_index_matches_the_regex_definition() -> None:
             edited=False,
             author_name="",
             text=text,
+            platform="console",
+            channel_id="C1",
         )
         for i, text in enumerate(texts)
     ]

@@ -115,7 +115,12 @@ async def test_article_structure_and_counts(store: SqliteStore) -> None:
     for text in day.texts.values():
         assert text in md
         assert text in html
-    assert md.index("Pairing with a mentor") < md.index("Code review is where") < md.index("## 2.")
+    # The story comes first; the record of every reply follows it, under its prompt, in order.
+    assert md.index("## How the day went") < md.index("## What we take forward") < md.index("# The record of the day")
+    assert 'id="story"' in html
+    assert html.index('id="story"') < html.index('id="record"') < html.index('id="prompt-1"')
+    record = md[md.index("# The record of the day") :]
+    assert record.index("Pairing with a mentor") < record.index("Code review is where") < record.index("## 2.")
     assert "Themes were found in all the replies." in md
 
 

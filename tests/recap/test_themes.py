@@ -44,7 +44,16 @@ CHAT = [
 
 def _reply(i: int, text: str) -> RankedReply:
     return RankedReply(
-        id=i, prompt_id=1, reactions=0, substance=0, created_at=T0, edited=False, author_name="x", text=text
+        id=i,
+        prompt_id=1,
+        reactions=0,
+        substance=0,
+        created_at=T0,
+        edited=False,
+        author_name="x",
+        text=text,
+        platform="console",
+        channel_id="C1",
     )
 
 

@@ -4,11 +4,11 @@ Socket Mode, signed requests, and the fake Slack Web API. An offset plan makes a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from tests.fakes import slack_events as ev
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_events import SlackSender
 from tests.slack.conftest import http_settings, socket_settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +52,9 @@ class Rig:
         [session] = await self.store.list_sessions()
         return session
 
+    async def has_replies(self, count: int) -> bool:
+        return (await self.store.session_stats((await self.session()).id)).replies == count
+
     async def replies(self) -> list[Any]:
         session = await self.session()
         return [r async for r in self.store.iter_replies(session.id)]
@@ -65,15 +69,14 @@ class Rig:
 
     async def wait_prompt_recorded(self, position: int) -> None:
         session = await self.session()
-        for _ in range(200):
-            prompts = await self.store.prompts(session.id)
-            if prompts[position - 1].state is PromptState.POSTED:
-                return
-            await asyncio.sleep(0.025)
-        raise AssertionError(f"prompt {position} was never recorded as posted")
+
+        async def recorded() -> bool:
+            return (await self.store.prompts(session.id))[position - 1].state is PromptState.POSTED
+
+        await eventually(recorded, what=f"prompt {position} recorded as posted")
 
     async def wait_prompts(self, count: int) -> list[dict[str, Any]]:
-        await self.fake.wait_for(lambda: len(self.prompt_posts()) >= count, within=10)
+        await eventually(lambda: len(self.prompt_posts()) >= count, within=10)
         return self.prompt_posts()
 
 
@@ -99,6 +102,9 @@ async def _rig(tmp_path: Path, fake: FakeSlack, plan: Plan, mode: str) -> AsyncI
         await store.close()
 
 
+UNTIL_STOPPED = "+1h"  # the tests end the day with /popup stop once they have seen what they need
+
+
 def _recap_text(fake: FakeSlack) -> str:
     posts = [m for m in fake.posts(CHANNEL) if m.get("metadata", {}).get("event_payload", {}).get("key", "")
              .endswith(":recap")]
@@ -109,7 +115,7 @@ async def test_a_whole_session_over_http(tmp_path: Path, fake: FakeSlack) -> Non
     fake.users.update({"U1": "Ana", "U2": "Ben"})
     fake.rate_limit_posts = {2}  # the first prompt's post meets a 429 with Retry-After
     fake.retry_after = 1
-    plan = offset_plan("+1s", "+2s", recap="+5s")
+    plan = offset_plan("+1s", "+2s", recap=UNTIL_STOPPED)
     async for rig in _rig(tmp_path, fake, plan, "http"):
         url = f"http://127.0.0.1:{rig.adapter.http_port}/slack/events"
         async with SlackSender(url) as slack:
@@ -117,7 +123,7 @@ async def test_a_whole_session_over_http(tmp_path: Path, fake: FakeSlack) -> Non
                 ev.command_form(CHANNEL, "U1", "start", response_url=fake.response_url("start"))
             )
             assert (status, text) == (200, "")
-            await fake.wait_for(lambda: len(fake.responses) == 1)
+            await eventually(lambda: len(fake.responses) == 1)
             assert fake.responses[0]["text"].startswith("Started session #1")
             assert fake.responses[0]["response_type"] == "ephemeral"
             opening = fake.posts(CHANNEL)[0]
@@ -149,6 +155,7 @@ async def test_a_whole_session_over_http(tmp_path: Path, fake: FakeSlack) -> Non
             assert (await slack.event(sneaky, signed=False))[0] == 401
             stale = ev.event_callback(ev.reply_event(CHANNEL, first, "U9", "stale"))
             assert (await slack.event(stale, timestamp=int(time.time()) - 301))[0] == 401
+            await slack.command(ev.command_form(CHANNEL, "U1", "stop", response_url=fake.response_url("stop")))
 
         closed = await rig.engine.wait_closed((await rig.session()).id)
         assert closed.state is SessionState.CLOSED
@@ -181,7 +188,7 @@ async def test_a_lost_answer_from_slack_does_not_double_post_a_prompt(tmp_path: 
     """chat.postMessage stores the prompt but the connection drops: the engine's ledger asks
     find_post, which finds it by its metadata, so the prompt is never posted twice."""
     fake.drop_posts = {2}
-    plan = offset_plan("+1s", recap="+3s")
+    plan = offset_plan("+1s", recap=UNTIL_STOPPED)
     async for rig in _rig(tmp_path, fake, plan, "http"):
         url = f"http://127.0.0.1:{rig.adapter.http_port}/slack/events"
         async with SlackSender(url) as slack:
@@ -189,6 +196,7 @@ async def test_a_lost_answer_from_slack_does_not_double_post_a_prompt(tmp_path: 
             [prompt] = await rig.wait_prompts(1)
             await rig.wait_prompt_recorded(1)  # a reply before that would find no known thread
             await slack.event(ev.event_callback(ev.reply_event(CHANNEL, prompt["ts"], "U1", "still counted")))
+            await slack.command(ev.command_form(CHANNEL, "U1", "stop", response_url=fake.response_url("stop")))
         await rig.engine.wait_closed((await rig.session()).id)
         assert len(rig.prompt_posts()) == 1
         assert fake.calls_to("conversations.history")  # the ledger looked before posting again
@@ -197,18 +205,20 @@ async def test_a_lost_answer_from_slack_does_not_double_post_a_prompt(tmp_path: 
 
 async def test_a_session_over_socket_mode(tmp_path: Path, fake: FakeSlack) -> None:
     fake.users["U1"] = "Ana"
-    plan = offset_plan("+1s", recap="+3s")
+    plan = offset_plan("+1s", recap=UNTIL_STOPPED)
     async for rig in _rig(tmp_path, fake, plan, "socket"):
         assert rig.adapter.http_port is None
         form = ev.command_form(CHANNEL, "U1", "start", response_url=fake.response_url("sock"))
         ack = await fake.send_envelope("slash_commands", form, accepts_response_payload=True)
         assert ack["envelope_id"].startswith("env-")
-        await fake.wait_for(lambda: len(fake.responses) == 1)
+        await eventually(lambda: len(fake.responses) == 1)
         [prompt] = await rig.wait_prompts(1)
         reply = ev.event_callback(ev.reply_event(CHANNEL, prompt["ts"], "U1", "over the socket <!here>"))
         ack = await fake.send_envelope("events_api", reply)
         assert ack["envelope_id"]
         assert [r.text for r in await rig.replies()] == ["over the socket <!here>"]  # durable before the ack
+        stop = ev.command_form(CHANNEL, "U1", "stop", response_url=fake.response_url())
+        await fake.send_envelope("slash_commands", stop)
         closed = await rig.engine.wait_closed((await rig.session()).id)
         assert closed.state is SessionState.CLOSED
         assert "over the socket &lt;!here&gt;" in _recap_text(fake)
@@ -235,3 +245,22 @@ async def test_replies_posted_while_the_bot_was_down_are_caught_up_on_restart(
         assert [(r.text, r.author_name) for r in replies] == [("Answered while you slept", "Cai")]
         assert "Answered while you slept" in _recap_text(fake)
         assert len(rig.prompt_posts()) == 1
+
+
+async def test_a_thread_longer_than_a_page_is_caught_up_whole_on_restart(tmp_path: Path, fake: FakeSlack) -> None:
+    """Slack hands a long thread out in pages: the back-fill follows the cursors to the end."""
+    plan = offset_plan("+1s", recap=UNTIL_STOPPED)
+    async for rig in _rig(tmp_path, fake, plan, "socket"):
+        form = ev.command_form(CHANNEL, "U1", "start", response_url=fake.response_url())
+        await fake.send_envelope("slash_commands", form)
+        [prompt] = await rig.wait_prompts(1)
+        await rig.wait_prompt_recorded(1)
+    answers = [f"Answer {i} while you slept" for i in range(8)]
+    for i, text in enumerate(answers):
+        fake.add_member_message(CHANNEL, ev.reply_event(CHANNEL, prompt["ts"], f"U{i}", text))
+    fake.page_limit = 3  # the parent and eight replies: three pages
+    async for rig in _rig(tmp_path, fake, plan, "socket"):
+        await eventually(partial(rig.has_replies, len(answers)), what="every reply of the long thread")
+        assert sorted(r.text for r in await rig.replies()) == answers
+        pages = [c for c in fake.calls_to("conversations.replies") if c.args.get("ts") == prompt["ts"]]
+        assert [bool(c.args.get("cursor")) for c in pages] == [False, True, True]

@@ -11,53 +11,23 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.client import NameCache, make_clients
 from adapters.slack.http_server import EventsServer, NotStored
 from sessions.model import ReplyPosted
 from tests.fakes import slack_events as ev
+from tests.fakes.recording_handler import RecordingHandler
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_events import SIGNING_SECRET, SlackSender
-from tests.slack.conftest import RecordingHandler, http_settings
+from tests.slack.conftest import RecordingApp, Sink, http_settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
 PARENT = "1700000001.000100"
-
-
-@dataclass
-class Sink:
-    """Stands in for the adapter's event listener."""
-
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    fail: BaseException | None = None
-
-    async def __call__(self, body: dict[str, Any]) -> None:
-        if self.fail is not None:
-            raise self.fail
-        self.bodies.append(body)
-
-
-class RecordingApp(AsyncApp):
-    """A bolt app that keeps what reaches it (and answers what bolt would for url_verification)."""
-
-    def __init__(self) -> None:
-        super().__init__(signing_secret=SIGNING_SECRET, token=BOT_TOKEN)
-        self.dispatched: list[dict[str, Any]] = []
-
-    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
-        self.dispatched.append(dict(req.body))
-        if req.body.get("type") == "url_verification":
-            return BoltResponse(status=200, body={"challenge": req.body["challenge"]})
-        return BoltResponse(status=200, body="")
 
 
 @pytest.fixture
@@ -241,9 +211,7 @@ async def test_a_refused_command_answer_is_logged(
     url = fake.response_url("r1").replace("/respond/", "/no-such-respond/")
     status, _ = await sender.command(ev.command_form("C1", "U1", "status", response_url=url))
     assert status == 200
-    await handler.wait(lambda: len(handler.commands) == 1)
-    for _ in range(100):
-        if any("could not answer /popup status" in r.getMessage() for r in caplog.records):
-            break
-        await asyncio.sleep(0.02)
-    assert any("could not answer /popup status" in r.getMessage() for r in caplog.records)
+    await eventually(lambda: len(handler.commands) == 1)
+    await eventually(
+        lambda: any("could not answer /popup status" in r.getMessage() for r in caplog.records), what="the warning"
+    )

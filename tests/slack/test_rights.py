@@ -24,6 +24,7 @@ from tests.fakes import slack_events as ev
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_events import SlackSender
 from tests.slack.conftest import http_settings
+from tests.support import eventually
 
 CHANNEL = "C0RIGHTS"
 PLAN = Plan(
@@ -48,7 +49,7 @@ class Channel:
         rid = f"r{self.asked}"
         form = ev.command_form(CHANNEL, user, text, response_url=self.fake.response_url(rid))
         assert (await self.slack.command(form))[0] == 200
-        await self.fake.wait_for(lambda: len(self.fake.responses) == self.asked)
+        await eventually(lambda: len(self.fake.responses) == self.asked)
         return self.fake.responses[-1]
 
     async def states(self) -> list[SessionState]:
