@@ -80,6 +80,9 @@ def as_reply(row: Any) -> ReplyRecord:
 def as_ranked(rows: Sequence[Any]) -> list[RankedRow]:
     # Records come in RankedRow's field order (RANKED_COLUMNS); only the words need decoding.
     return [
-        _new_tuple(RankedRow, (r[0], r[1], r[2], r[3], r[4], bytes(r[5]).decode("utf-8"), bytes(r[6]).decode("utf-8")))
+        _new_tuple(
+            RankedRow,
+            (r[0], r[1], r[2], r[3], r[4], bytes(r[5]).decode("utf-8"), bytes(r[6]).decode("utf-8"), r[7], r[8]),
+        )
         for r in rows
     ]

@@ -20,6 +20,8 @@ from sessions.errors import StorageError
 from sessions.model import ChannelRef, MessageRef, Posted
 from sessions.records import (
     ACTIVE_STATES,
+    ChannelFigures,
+    LinkedVoices,
     NewReply,
     NewSession,
     Participation,
@@ -28,12 +30,14 @@ from sessions.records import (
     PromptState,
     RankedRow,
     ReplyRecord,
+    SessionChannel,
     SessionRecord,
     SessionState,
     SessionStats,
     ThreadTarget,
     TimeBin,
 )
+from storage.postgres import channels as channel_sql
 from storage.postgres import inbound
 from storage.postgres.migrate import INBOUND_LOCK, SchemaVersions, migrate, refuse_newer, schema_versions
 from storage.postgres.recap_queries import STANDING, PostgresRecapQueries
@@ -118,18 +122,15 @@ class PostgresStore:
     # -- sessions and prompts ----------------------------------------------------------------
 
     async def create_session(self, new: NewSession) -> SessionRecord | None:
-        channel = new.channel
         async with self._pool.acquire() as conn, conn.transaction():
-            # Two racing starts in one channel, from any processes, take turns here.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                f"popup:channel:{channel.platform}:{channel.channel_id}",
-            )
-            if await _active_session_id(conn, channel) is not None:
+            # Two racing starts (or a start and a join) in one channel, from any processes, take turns.
+            await _lock_channels(conn, (new.channel, *new.more_channels))
+            if await _active_session_id(conn, new.channel) is not None:
                 return None
             session_id = await conn.fetchval(
                 "INSERT INTO sessions (plan_name, title, intro, timezone, state, anonymous, started_by, "
-                "started_at, recap_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                "started_at, recap_at, join_code, pulse_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "RETURNING id",
                 new.plan_name,
                 new.title,
                 new.intro,
@@ -139,13 +140,23 @@ class PostgresStore:
                 new.started_by,
                 ts(new.started_at),
                 ts(new.recap_at),
+                new.join_code,
+                None if new.pulse_at is None else ts(new.pulse_at),
             )
-            await conn.execute(
-                "INSERT INTO session_channels (session_id, position, platform, channel_id) VALUES ($1, 0, $2, $3)",
-                session_id,
-                channel.platform,
-                channel.channel_id,
-            )
+            position = 0
+            for channel in (new.channel, *new.more_channels):
+                if position and await _active_session_id(conn, channel) is not None:
+                    continue  # a circle's channel busy with another session is left out
+                await conn.execute(
+                    "INSERT INTO session_channels (session_id, position, platform, channel_id, name) "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    session_id,
+                    position,
+                    channel.platform,
+                    channel.channel_id,
+                    new.channel_names.get(channel),
+                )
+                position += 1
             await conn.executemany(
                 "INSERT INTO prompts (session_id, position, text, due_at, state) VALUES ($1, $2, $3, $4, $5)",
                 [
@@ -236,6 +247,79 @@ class PostgresStore:
             [s.value for s in expected],
         )
         return moved is not None
+
+    # -- the session's channels ----------------------------------------------------------------
+
+    async def session_by_join_code(self, code: str) -> SessionRecord | None:
+        open_states = [SessionState.SCHEDULED.value, SessionState.RUNNING.value]
+        rows = await self._sessions_where("s.join_code = $1 AND s.state = ANY($2::text[])", (code, open_states))
+        return rows[0] if rows else None
+
+    async def attach_channel(
+        self, session_id: int, channel: ChannelRef, *, name: str | None = None, joined_by: str | None = None
+    ) -> int | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await _lock_channels(conn, (channel,))
+            holder = await _active_session_id(conn, channel)
+            if holder is not None:
+                return None if holder == session_id else holder
+            # The session's row lock keeps two joins of different channels from taking one position.
+            await conn.execute("SELECT id FROM sessions WHERE id = $1 FOR UPDATE", session_id)
+            await conn.execute(
+                "INSERT INTO session_channels (session_id, position, platform, channel_id, name, joined_by) "
+                "VALUES ($1, (SELECT coalesce(max(position), -1) + 1 FROM session_channels WHERE session_id = $1), "
+                "$2, $3, $4, $5) ON CONFLICT (session_id, platform, channel_id) "
+                "DO UPDATE SET name = excluded.name, joined_by = excluded.joined_by",
+                session_id,
+                channel.platform,
+                channel.channel_id,
+                name,
+                joined_by,
+            )
+        return None
+
+    async def detach_channel(self, session_id: int, channel: ChannelRef) -> bool:
+        gone = await self._pool.fetch(
+            "DELETE FROM session_channels WHERE session_id = $1 AND platform = $2 AND channel_id = $3 "
+            "RETURNING position",
+            session_id,
+            channel.platform,
+            channel.channel_id,
+        )
+        return len(gone) == 1
+
+    async def session_channels(self, session_id: int) -> list[SessionChannel]:
+        rows = await self._pool.fetch(
+            "SELECT platform, channel_id, name, joined_by FROM session_channels WHERE session_id = $1 "
+            "ORDER BY position",
+            session_id,
+        )
+        return [channel_sql.as_session_channel(row) for row in rows]
+
+    async def channel_figures(self, session_id: int) -> list[ChannelFigures]:
+        return await channel_sql.channel_figures(self._pool, session_id)
+
+    # -- identities linked across platforms ------------------------------------------------------
+
+    async def add_link_code(self, code: str, platform: str, user_id: str, *, at: datetime) -> None:
+        await self._pool.execute(
+            "INSERT INTO link_codes (code, platform, user_id, created_at) VALUES ($1, $2, $3, $4)",
+            code,
+            platform,
+            user_id,
+            ts(at),
+        )
+
+    async def redeem_link_code(
+        self, code: str, platform: str, user_id: str, *, at: datetime, not_before: datetime
+    ) -> tuple[str, str] | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await channel_sql.redeem_link_code(
+                conn, code, platform, user_id, at=ts(at), not_before=ts(not_before)
+            )
+
+    async def linked_voices(self, session_id: int) -> list[LinkedVoices]:
+        return await channel_sql.linked_voices(self._pool, session_id)
 
     # -- the outbound ledger -----------------------------------------------------------------
 
@@ -422,6 +506,13 @@ class PostgresStore:
         self, session_id: int, prompt_id: int, *, best: int | None = None
     ) -> AsyncGenerator[list[RankedRow], None]:
         return self._recap.ranked_rows(session_id, prompt_id, best=best)
+
+
+async def _lock_channels(conn: Any, channels: Sequence[ChannelRef]) -> None:
+    """Take the channels' transaction-scoped locks, in one order for every process (no deadlock)."""
+    keys = sorted({f"popup:channel:{c.platform}:{c.channel_id}" for c in channels})
+    for key in keys:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
 
 
 async def _active_session_id(db: Any, channel: ChannelRef) -> int | None:
