@@ -335,13 +335,37 @@ def _discord(discord: _Reader, env: Mapping[str, str] | None) -> DiscordSettings
         schemes = ("http://", "https://") if key == "api_base_url" else ("ws://", "wss://")
         if url and not url.startswith(schemes):
             raise discord.fail(key, f"{url!r} must start with {' or '.join(schemes)}")
+    shard_ids, shard_count = _shards(discord)
     return DiscordSettings(
         enabled=enabled,
         guild_ids=tuple(guild_ids),
         api_base_url=discord.get("api_base_url", str, "").rstrip("/"),
         gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
         token=_secret(env, "DISCORD_TOKEN", discord) if enabled and env is not None else "",
+        shard_ids=shard_ids,
+        shard_count=shard_count,
     )
+
+
+def _shards(discord: _Reader) -> tuple[tuple[int, ...], int]:
+    count = discord.get("shard_count", int, 0)
+    if isinstance(count, bool) or count < 0:
+        raise discord.fail("shard_count", f"{count!r} must be 0 (one process) or the number of shards")
+    ids: list[int] = []
+    for index, value in enumerate(discord.get("shard_ids", list, [])):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < max(count, 1):
+            raise discord.fail(f"shard_ids[{index}]", f"{value!r} is not a shard from 0 to shard_count - 1 ({count})")
+        if value in ids:
+            raise discord.fail(f"shard_ids[{index}]", f"shard {value} is named twice")
+        ids.append(value)
+    if count and not ids:
+        raise discord.fail("shard_ids", f"name the shards this process runs, of shard_count = {count}")
+    if ids and not count:
+        raise discord.fail("shard_count", "set it (the number of shards in all) when shard_ids is set")
+    if len(ids) > 1:
+        # One discord.py client is one gateway connection: a process runs one shard.
+        raise discord.fail("shard_ids", f"{ids!r}: a process runs one shard; start one popup run per shard")
+    return tuple(ids), count
 
 
 _STORY_KEYS = ("llm_base_url", "llm_model")

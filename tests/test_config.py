@@ -67,6 +67,18 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("slack without token", {"slack": {"enabled": True}}, r"SLACK_BOT_TOKEN is not set"),
     ("discord without token", {"discord": {"enabled": True}}, r"DISCORD_TOKEN is not set"),
     ("bad guild id", {"discord": {"guild_ids": ["abc"]}}, r"discord\.guild_ids\[0\]: 'abc' is not a guild id"),
+    (
+        "shard out of range",
+        {"discord": {"shard_ids": [2], "shard_count": 2}},
+        r"discord\.shard_ids\[0\]: 2 is not a shard from 0 to shard_count - 1 \(2\)",
+    ),
+    ("shards without count", {"discord": {"shard_ids": [0]}}, r"discord\.shard_count: set it"),
+    ("count without shards", {"discord": {"shard_count": 2}}, r"discord\.shard_ids: name the shards this process runs"),
+    (
+        "two shards in one process",
+        {"discord": {"shard_ids": [0, 1], "shard_count": 4}},
+        r"discord\.shard_ids: \[0, 1\]: a process runs one shard; start one popup run per shard",
+    ),
     ("bad slack mode", {"slack": {"mode": "carrier-pigeon"}}, r"slack\.mode: 'carrier-pigeon'"),
     (
         "organiser by role name",
