@@ -1,4 +1,4 @@
-"""``make bench``: the seven benchmarks, each in a process of its own, then the summary line.
+"""``make bench``: the benchmarks, each in a process of its own, then the summary line.
 
 Each benchmark runs as ``python -m bench.NAME --json FILE`` so its peak RSS and its garbage are its
 own; its figures go to stdout as it finishes. The last line is the summary (issue 7's format).
@@ -16,7 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ORDER = ("ingest", "recap", "punctuality", "slack_ack", "startup", "discord_ingest", "story", "many_channels")
+ORDER = (
+    "ingest",
+    "recap",
+    "punctuality",
+    "slack_ack",
+    "startup",
+    "discord_ingest",
+    "story",
+    "many_channels",
+    "postgres_ingest",
+)
 TIMEOUT = 300  # per benchmark, seconds
 
 
@@ -79,6 +89,13 @@ def _many(r: dict[str, Any]) -> str:
     return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
 
 
+def _postgres(r: dict[str, Any]) -> str:
+    return (
+        f"postgres {r['ratio']:.2f}x raw ({r['engine_per_s']:.0f}/s), {r['processes']} processes "
+        f"{r['cluster_per_s']:.0f}/s, p99 {r['cluster_p99_ms']:.0f} ms @2k/s"
+    )
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -88,6 +105,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "discord_ingest": ("discord", _discord),
     "story": ("story", _story),
     "many_channels": ("channels", _many),
+    "postgres_ingest": ("postgres", _postgres),
 }
 
 

@@ -94,3 +94,18 @@ async def test_the_store_commits_a_batch_in_one_trip(tmp_path: Path) -> None:
         assert store._writer.one_trip is not None
     finally:
         await store.close()
+
+
+def test_postgres_ingest_at_tiny_size() -> None:
+    from bench import postgres_ingest
+    from tests.postgres import require_postgres
+
+    require_postgres()
+    result = postgres_ingest.run(replies=300, concurrency=20, rate=600, seconds=0.5, rounds=1)
+    assert result["replies"] == 300
+    assert result["cluster_replies"] == 300
+    assert result["cluster_offered_replies"] == 300
+    assert result["engine_per_s"] > 0
+    assert result["raw_per_s"] > 0
+    assert "3 processes:" in postgres_ingest.report(result)
+    assert suite.summary({"postgres_ingest": result}).startswith("bench: postgres ")
