@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.config_files import plan, write_config
+from tests.postgres import new_database_sync
 from tests.process import PopupProcess, popup_command, posted_prompts, stored_replies
 from tests.support import eventually
 
@@ -322,3 +323,73 @@ def test_sessions_stats_shows_the_growing_tables_and_the_size_and_plain_sessions
     [size] = [line.split("\t") for line in lines if line.startswith("size\t")]
     assert int(size[1].removesuffix(" bytes")) >= day_db.stat().st_size > 0
     assert size[3] == str(day_db)
+
+
+# -- PostgreSQL: migrate, copy, and what stays SQLite-only -------------------------------------------
+
+
+def postgres_config(tmp_path: Path, url: str, name: str = "pg.toml") -> Path:
+    return write_config(tmp_path, name=name, storage={"url": url}, plans=PLANS, console={"enabled": True})
+
+
+def test_migrate_brings_a_postgresql_database_to_the_schema_and_run_refuses_a_newer_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import asyncpg
+
+    from storage.postgres.migrate import migrations
+
+    config = postgres_config(tmp_path, postgres_url)
+    first = popup_cli("migrate", "--config", config)
+    assert first.returncode == 0, first.stderr
+    assert f"migrated from schema 0 to {migrations()[-1][0]}" in first.stderr
+    again = popup_cli("migrate", "--config", config)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr
+
+    async def from_the_future() -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute("INSERT INTO schema_version (version) VALUES (999)")
+        finally:
+            await conn.close()
+
+    asyncio.run(from_the_future())
+    refused = popup_cli("run", "--config", config)
+    assert refused.returncode == 2
+    one_line_error(refused, "storage.url", "schema version 999 is newer than this Popup knows")
+
+
+def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> None:
+    config = postgres_config(tmp_path, "postgresql://popup@127.0.0.1:9/popup")
+    result = popup_cli("backup", "--config", config, "--out", tmp_path / "copy.db")
+    assert result.returncode == 2
+    one_line_error(result, "storage.url", "pg_dump")
+
+
+def test_copy_sqlite_to_postgresql_and_back_keeps_every_row(day_db: Path, config: Path, tmp_path: Path) -> None:
+    with new_database_sync() as url:
+        pg = postgres_config(tmp_path, url)
+        there = popup_cli("copy", "--from", config, "--to", pg)
+        assert there.returncode == 0, there.stderr
+        assert "verified by count and checksum" in there.stderr
+        refused = popup_cli("copy", "--from", config, "--to", pg)  # the target holds data now
+        assert refused.returncode == 2
+        one_line_error(refused, url, "--force")
+        assert popup_cli("copy", "--from", config, "--to", pg, "--force").returncode == 0
+
+        back = tmp_path / "back"
+        back.mkdir()
+        returned = back / "config.toml"
+        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+        home = popup_cli("copy", "--from", pg, "--to", returned)
+        assert home.returncode == 0, home.stderr
+
+        # The same sessions and the same export, byte for byte, from all three.
+        listings = [popup_cli("sessions", "--config", c) for c in (config, pg, returned)]
+        assert all(r.returncode == 0 for r in listings)
+        assert listings[0].stdout == listings[1].stdout == listings[2].stdout != ""
+        exports = [popup_cli("export", "1", "--config", c, "--format", "json") for c in (config, pg, returned)]
+        assert exports[0].stdout == exports[1].stdout == exports[2].stdout
+        assert '"replies"' in exports[0].stdout
+        assert stored_replies(back / "popup.db") == stored_replies(day_db)
