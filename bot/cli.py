@@ -171,21 +171,22 @@ async def _sessions(database: StorageSettings) -> int:
     return 0
 
 
-async def _storage_stats(db_path: Path) -> int:
-    """One line per growing table (``rows TABLE N``), then the database's size on disk.
+async def _storage_stats(database: StorageSettings) -> int:
+    """One line per growing table (``rows TABLE N``), then the database's size on disk (the SQLite
+    file and its log, or the PostgreSQL database on its server).
 
     ``deletions`` and ``inbound_events`` stay small while ``popup run`` prunes them (sessions/retention.py).
     """
-    from storage.sqlite import SqliteStore
+    from storage.open import open_store
 
-    store = await SqliteStore.open(db_path)
+    store = await open_store(database)
     try:
         figures = await store.storage_figures()
     finally:
         await store.close()
     for table, count in figures.rows.items():
         print(f"rows\t{table}\t{count}")
-    print(f"size\t{figures.size_bytes} bytes\t{figures.size_bytes / 1_000_000:.1f} MB\t{db_path}")
+    print(f"size\t{figures.size_bytes} bytes\t{figures.size_bytes / 1_000_000:.1f} MB\t{database.where}")
     return 0
 
 

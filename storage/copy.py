@@ -111,6 +111,17 @@ TABLES = (
         words=("author_name", "text"),
         identity=True,
     ),
+    # The web side's (migrations: SQLite 0006, PostgreSQL 0005). A thread post's id is "t" and its
+    # row's id, so the ids are kept here too.
+    Table("web_posts", ("id", "channel_id", "key", "thread_id", "content", "posted_at"), identity=True),
+    Table("web_sign_ins", ("token_hash", "member", "expires_at", "used_at")),
+    Table("web_plans", ("name", "plan", "created_by", "updated_at")),
+    Table(
+        "article_versions",
+        ("id", "session_id", "markdown", "saved_by", "saved_at", "published_at"),
+        words=("markdown",),
+        identity=True,
+    ),
 )
 TALLIES = (
     Table("tally_by_minute", ("session_id", "prompt_id", "minute", "replies", "reactions")),

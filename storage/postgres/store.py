@@ -37,8 +37,9 @@ from sessions.records import (
     ThreadTarget,
     TimeBin,
 )
+from sessions.store import Pruned, PruneHorizon, StorageFigures
 from storage.postgres import channels as channel_sql
-from storage.postgres import inbound
+from storage.postgres import housekeeping, inbound
 from storage.postgres.migrate import INBOUND_LOCK, SchemaVersions, migrate, refuse_newer, schema_versions
 from storage.postgres.recap_queries import STANDING, PostgresRecapQueries
 from storage.postgres.rows import (
@@ -55,6 +56,7 @@ from storage.postgres.rows import (
     dt,
     ts,
 )
+from storage.postgres.web_store import WebStoreMethods
 from storage.postgres.writer import Writer
 
 _log = logging.getLogger(__name__)
@@ -73,9 +75,12 @@ async def connect_pool(url: str, *, max_size: int = 8) -> Any:
         raise StorageError(f"storage.url {url!r}: cannot connect: {exc}") from exc
 
 
-class PostgresStore:
+class PostgresStore(WebStoreMethods):
     """:class:`sessions.store.Store` and :class:`sessions.store.RecapQueries` on a PostgreSQL
-    database. Open with :meth:`open`."""
+    database. Open with :meth:`open`.
+
+    The web side's store (:class:`sessions.web.WebStore`) comes from :mod:`storage.postgres.web_store`.
+    """
 
     def __init__(self, pool: Any, url: str) -> None:
         self._pool = pool
@@ -490,6 +495,15 @@ class PostgresStore:
                 while rows := await cursor.fetch(_FETCH_BATCH):
                     for row in rows:
                         yield as_reply(row)
+
+    # -- housekeeping (policy: sessions.retention; SQL: storage.postgres.housekeeping) ------------
+
+    async def prune(self, horizon: PruneHorizon, *, limit: int) -> Pruned:
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await housekeeping.prune(conn, horizon, limit)
+
+    async def storage_figures(self) -> StorageFigures:
+        return await housekeeping.figures(self._pool)
 
     # -- recap queries (sessions.store.RecapQueries) -----------------------------------------
 
