@@ -1,5 +1,6 @@
 """The recap's tallies always say what a brute-force count of the replies says, on every store
-(SQLite's migration 0003, PostgreSQL's 0001).
+(SQLite's migration 0003, PostgreSQL's 0001); and a reply's votes are one per member, none from its
+author (SQLite's 0004, PostgreSQL's 0004). The checker is tests/store_contract/tallies.py.
 
 Every path a reply's contribution can change by is driven here: duplicate deliveries, deletions
 before and after their reply, reactions added, removed, re-added, stale and early, edits, a member
@@ -10,11 +11,8 @@ moved, re-timed or un-deleted) are refused by the schema.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
-from collections import Counter, defaultdict
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,148 +21,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessions.errors import StorageError
-from sessions.model import ChannelRef, MessageRef
+from sessions.model import MessageRef
+from sessions.recap import build_recap
 from sessions.recap.story import _timeline
-from sessions.records import NewPrompt, NewReply, NewSession, Participation, PeopleWhoWrote, SessionRecord, TimeBin
+from sessions.records import Participation, PeopleWhoWrote
 from storage.sqlite import SqliteStore
+from tests.recap.conftest import CHANNEL as DAY_CHANNEL
+from tests.recap.conftest import new_day
 from tests.store_contract.conftest import AnyStore, Backend
-
-T0 = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
-PLATFORM = "slack"
-PROMPTS = 3
-PEOPLE = ("U1", "U2", "U3", "U4")  # they reply and react, so forgetting one touches both
-
-# The brute force: standing replies straight from the table, counted in Python.
-STANDING = (
-    "SELECT prompt_id, platform, author_id, created_at, reactions FROM replies "
-    "WHERE session_id = ? AND deleted_at IS NULL"
+from tests.store_contract.tallies import (
+    EARLY_REACTION,
+    MOVE,
+    PEOPLE,
+    PLATFORM,
+    PROMPTS,
+    RETIME,
+    T0,
+    UNDELETE,
+    Place,
+    assert_tallies_right,
+    votes,
 )
-# A reaction kept although its message is unknown: what the folding trigger is for. The store's
-# own statement only keeps reactions on known replies, so this is the schema's path, not the API's.
-EARLY_REACTION = (
-    "INSERT INTO reactions (platform, channel_id, message_id, user_id, emoji, present, changed_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, channel_id, message_id, user_id, emoji) DO UPDATE "
-    "SET present = excluded.present, changed_at = excluded.changed_at WHERE excluded.changed_at >= reactions.changed_at"
-)
-MOVE = (
-    "UPDATE replies SET session_id = ?, prompt_id = ?, author_id = ?, created_at = ? "
-    "WHERE platform = ? AND channel_id = ? AND message_id = ?"
-)
-RETIME = "UPDATE replies SET created_at = ? WHERE platform = ? AND channel_id = ? AND message_id = ?"
-UNDELETE = "UPDATE replies SET deleted_at = NULL WHERE platform = ? AND channel_id = ? AND message_id = ?"
-
-# (origin offset from T0 in seconds, bin width): on minute boundaries (the tally) and off them
-# (the scan), with replies before the origin (negative bins) and after it.
-BINNINGS = (
-    (0, 60.0),
-    (0, 900.0),
-    (-3600, 120.0),
-    (7 * 60, 3600.0),
-    (10 * 3600, 300.0),
-    (-86400, 86400.0),
-    (0, 10.0),
-    (0, 30.0),
-    (30, 900.0),
-    (0.25, 60.0),
-    (0, 90.0),
-)
-
-_channels = itertools.count(1)
-
-
-def new_session(channel: ChannelRef, *, timezone: str = "UTC", start: datetime = T0) -> NewSession:
-    return NewSession(
-        plan_name="p",
-        title="Tallies",
-        intro="Intro",
-        timezone=timezone,
-        channel=channel,
-        anonymous=False,
-        started_by="UORG",
-        started_at=start,
-        recap_at=start + timedelta(hours=8),
-        prompts=tuple(NewPrompt(text=f"q{i}", due_at=start + timedelta(hours=i)) for i in range(PROMPTS)),
-    )
-
-
-@dataclass(frozen=True)
-class Place:
-    """A session under test: its record, prompt ids and channel."""
-
-    session: SessionRecord
-    prompts: tuple[int, ...]
-    channel: ChannelRef
-
-    @classmethod
-    async def create(cls, store: AnyStore, **extra: Any) -> Place:
-        channel = ChannelRef(platform=PLATFORM, channel_id=f"C{next(_channels)}")
-        session = await store.create_session(new_session(channel, **extra))
-        assert session is not None
-        return cls(session, tuple(p.id for p in await store.prompts(session.id)), channel)
-
-    def ref(self, message_id: str) -> MessageRef:
-        return MessageRef(channel=self.channel, message_id=message_id)
-
-    def reply(self, message_id: str, prompt: int, author: str, offset_ms: int) -> NewReply:
-        return NewReply(
-            session_id=self.session.id,
-            prompt_id=self.prompts[prompt],
-            platform=PLATFORM,
-            channel_id=self.channel.channel_id,
-            message_id=message_id,
-            author_id=author,
-            author_name=author.lower(),
-            text=f"reply {message_id}",
-            created_at=T0 + timedelta(milliseconds=offset_ms),
-        )
-
-
-async def assert_tallies_right(backend: Backend, store: AnyStore, session_id: int) -> None:
-    rows = await backend.rows(store, STANDING, (session_id,))
-
-    minutes: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-    for prompt, _, _, created, reactions in rows:
-        minutes[(prompt, math.floor(created / 60))][0] += 1
-        minutes[(prompt, math.floor(created / 60))][1] += reactions
-    per_author = Counter((platform, author) for _, platform, author, _, _ in rows)
-    per_prompt = Counter(prompt for prompt, _, _ in {(r[0], r[1], r[2]) for r in rows})
-
-    # The tables themselves: exactly the counts, and no row for anything that counts nothing.
-    got_minutes = await backend.rows(
-        store, "SELECT prompt_id, minute, replies, reactions FROM tally_by_minute WHERE session_id = ?", (session_id,)
-    )
-    assert {(r[0], r[1]): [r[2], r[3]] for r in got_minutes} == dict(minutes)
-    got_authors = await backend.rows(
-        store, "SELECT platform, author_id, replies FROM tally_by_author WHERE session_id = ?", (session_id,)
-    )
-    assert {(r[0], r[1]): r[2] for r in got_authors} == dict(per_author)
-    got_prompts = await backend.rows(
-        store, "SELECT prompt_id, people FROM tally_by_prompt WHERE session_id = ?", (session_id,)
-    )
-    assert {r[0]: r[1] for r in got_prompts} == dict(per_prompt)
-
-    # And what the recap and `/popup status` ask.
-    distribution = tuple(PeopleWhoWrote(replies=n, people=k) for n, k in sorted(Counter(per_author.values()).items()))
-    assert await store.recap_participants(session_id) == Participation(
-        people_per_prompt=dict(per_prompt), distribution=distribution
-    )
-    stats = await store.session_stats(session_id)
-    assert stats.replies == len(rows)
-    assert stats.participants == len(per_author)
-    assert stats.reactions == sum(r[4] for r in rows)
-    assert stats.replies_per_prompt == dict(Counter(r[0] for r in rows))
-    for shift, width in BINNINGS:
-        origin = T0 + timedelta(seconds=shift)
-        bins: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-        for prompt, _, _, created, reactions in rows:
-            index = math.floor((created - origin.timestamp()) / width)
-            bins[(prompt, index)][0] += 1
-            bins[(prompt, index)][1] += reactions
-        expected = sorted(TimeBin(p, b, n, r) for (p, b), (n, r) in bins.items())
-        got = await store.recap_time_bins(session_id, origin, width)
-        assert got == expected, (shift, width)
-        assert all(type(row) is TimeBin for row in got)
-
 
 # -- hypothesis: any mix of events, in any order ------------------------------------------------
 
@@ -370,3 +247,74 @@ async def test_timeline_is_the_same_from_tallies_and_from_the_replies(
             assert (tallied[0].origin.timestamp() % 60 == 0) is (zone != "Africa/Monrovia")
     finally:
         await store.close()
+
+
+# -- one vote per member per reply, and none from its author ----------------------------------------
+
+
+async def test_a_member_votes_once_per_reply_and_never_for_their_own(backend: Backend, store: AnyStore) -> None:
+    where = await Place.create(store)
+    sid = where.session.id
+    await store.add_reply(where.reply("own", 0, "U1", 1000))
+    await store.add_reply(where.reply("liked", 0, "U2", 2000))
+    at = T0 + timedelta(minutes=5)
+    for emoji in "abcdefgh":  # the author games their own reply with every emoji there is
+        await store.set_reaction(where.ref("own"), "U1", emoji, added=True, at=at)
+    for user in ("U3", "U4"):  # two members like the other one, each with three emoji
+        for emoji in "abc":
+            await store.set_reaction(where.ref("liked"), user, emoji, added=True, at=at)
+    await store.set_reaction(where.ref("own"), "U2", "a", added=True, at=at)  # one honest vote
+    assert await votes(store, sid) == {"own": 1, "liked": 2}
+    await assert_tallies_right(backend, store, sid)
+
+    # Taking back some of one's emoji keeps the vote; taking back the last one ends it.
+    for emoji, counted in (("a", 2), ("b", 2), ("c", 1)):
+        await store.set_reaction(where.ref("liked"), "U3", emoji, added=False, at=at + timedelta(seconds=1))
+        assert (await votes(store, sid))["liked"] == counted
+    await store.set_reaction(where.ref("liked"), "U3", "a", added=True, at=at)  # stale: newest change wins
+    assert (await votes(store, sid))["liked"] == 1
+    await store.set_reaction(where.ref("liked"), "U3", "z", added=True, at=at + timedelta(seconds=2))
+    assert (await votes(store, sid))["liked"] == 2
+    await assert_tallies_right(backend, store, sid)
+
+    # The ranking the recap's highlights come from sees the same.
+    async with contextlib.aclosing(store.recap_ranked_rows(sid, where.prompts[0])) as ranked:
+        first = [row async for batch in ranked for row in batch]
+    assert [(row.text, row.reactions) for row in first] == [("reply liked", 2), ("reply own", 1)]
+
+    # Forgetting a member with two emoji on a reply takes exactly one vote away (on PostgreSQL,
+    # both of their emoji change in one statement).
+    await store.add_reply(where.reply("u4", 1, "U4", 3000))
+    await store.forget_author(sid, PLATFORM, "U4")
+    assert await votes(store, sid) == {"own": 1, "liked": 1}
+    await assert_tallies_right(backend, store, sid)
+
+
+async def test_early_reactions_fold_in_as_one_vote_per_member_without_the_author(
+    backend: Backend, store: AnyStore
+) -> None:
+    where = await Place.create(store)
+    at = (T0 + timedelta(minutes=1)).timestamp()
+    key = (PLATFORM, where.channel.channel_id, "m1")
+    for user, emoji in (("U1", "a"), ("U1", "b"), ("U2", "a"), ("U2", "b"), ("U3", "a")):
+        await backend.write(store, EARLY_REACTION, (*key, user, emoji, 1, at))
+    await store.add_reply(where.reply("m1", 0, "U1", 1000))  # U1 wrote it: their two emoji do not count
+    assert await votes(store, where.session.id) == {"m1": 2}
+    await assert_tallies_right(backend, store, where.session.id)
+
+
+async def test_the_highlights_of_a_recap_cannot_be_gamed_with_many_emoji(store: AnyStore) -> None:
+    day = await new_day(store, prompts=("Only prompt?",))
+    honest = await day.reply(1, "Pairing with a mentor taught me the most.", author="U1", reactions=2)
+    gamed = await day.reply(1, "Me me me, the best answer of the day by far.", author="U2")
+    for n in range(3, 6):
+        await day.reply(1, f"Another answer, number {n}.", author=f"U{n}")
+    for emoji in ("+1", "fire", "star", "heart", "tada", "rocket"):  # its author, six times over
+        await store.set_reaction(
+            MessageRef(channel=DAY_CHANNEL, message_id=gamed), "U2", emoji, added=True, at=T0 + timedelta(hours=1)
+        )
+    recap = await build_recap(store, await day.fresh())
+    [section] = [s for s in recap.message.sections if s.heading.startswith("1. ")]
+    top = section.quotes[0]
+    assert (top.text, top.note) == (day.texts[honest], "2 reactions")
+    assert [q.note for q in section.quotes if q.text == day.texts[gamed]] in ([], [""])  # no votes at all
