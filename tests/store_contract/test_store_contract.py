@@ -15,7 +15,7 @@ import pytest
 
 from sessions.model import ChannelRef, MessageRef, Posted, ThreadRef
 from sessions.records import NewPrompt, NewReply, NewSession, PromptState, RankedRow, SessionState
-from sessions.store import RecapQueries, Store, recap_queries
+from sessions.store import Pruned, PruneHorizon, RecapQueries, Store, recap_queries
 from storage.sqlite import SqliteStore
 from tests.store_contract.conftest import AnyStore, Backend
 
@@ -355,3 +355,102 @@ async def test_a_second_store_on_the_same_database_sees_and_respects_the_first(b
     finally:
         await first.close()
         await second.close()
+
+
+# -- what grows with use is pruned: delivery ids and deletions ------------------------------------
+
+NOW = T0 + timedelta(days=3)
+HORIZON = PruneHorizon(
+    deliveries_before=NOW - timedelta(hours=24),
+    deletions_before=NOW - timedelta(hours=24),
+    stray_deletions_before=NOW - timedelta(hours=1),
+)
+
+
+async def rows_of(backend: Backend, store: AnyStore, table: str, key: str) -> set[str]:
+    return {row[0] for row in await backend.rows(store, f"SELECT {key} FROM {table}")}
+
+
+async def test_prune_keeps_only_what_can_still_matter_in_bounded_batches(backend: Backend, store: AnyStore) -> None:
+    session = await store.create_session(new_session())
+    assert session is not None
+    prompt = (await store.prompts(session.id))[0]
+    # A prompt whose thread is a channel of its own (as on Discord): its deletions wait too.
+    record = await store.claim_post(session.id, "prompt:1", CHANNEL, prompt_id=prompt.id)
+    thread = ThreadRef(channel=ChannelRef(platform="slack", channel_id="T1"), thread_id="T1")
+    await store.record_posted(record.id, Posted(message=ref("1.0"), thread=thread), at=T0)
+    await store.add_reply(reply(session.id, prompt.id, "stored"))
+
+    def ago(hours: float) -> datetime:
+        return NOW - timedelta(hours=hours)
+
+    for name, hours in (("old-1", 30), ("old-2", 25), ("old-3", 24.5), ("new-1", 23), ("new-2", 0)):
+        await store.set_reaction(ref("stored"), "U9", "x", added=True, at=ago(hours), delivery_id=name)
+    deletions = {
+        # (channel, message): how long ago, and whether it must stay
+        ("C1", "stored"): (2, False),  # applied: the reply carries it
+        ("C1", "waits"): (2, True),  # its message may still come, in the session's channel
+        ("T1", "waits-in-thread"): (2, True),  # or in a prompt's thread channel
+        ("C1", "too-old"): (25, False),  # its message would have come by now
+        ("ELSEWHERE", "stray-old"): (2, False),  # a channel of no session
+        ("ELSEWHERE", "stray-new"): (0.5, True),  # ... within the grace: a thread not known yet
+        ("ELSEWHERE", "stray-older"): (3, False),
+    }
+    for (channel, message), (hours, _) in deletions.items():
+        await store.delete_reply(
+            MessageRef(channel=ChannelRef(platform="slack", channel_id=channel), message_id=message), at=ago(hours)
+        )
+
+    batches = []
+    while True:
+        pruned = await store.prune(HORIZON, limit=2)
+        batches.append(pruned)
+        assert pruned.deliveries <= 2
+        assert pruned.deletions <= 2
+        if pruned.deliveries < 2 and pruned.deletions < 2:
+            break
+    assert sum((b for b in batches), Pruned()) == Pruned(deliveries=3, deletions=4)
+    assert len(batches) == 3  # (2, 2), (1, 2), then (0, 0): nothing more is due
+    assert await rows_of(backend, store, "inbound_events", "delivery_id") == {"new-1", "new-2"}
+    kept = {message for (_, message), (_, stays) in deletions.items() if stays}
+    assert await rows_of(backend, store, "deletions", "message_id") == kept
+    assert await store.prune(HORIZON, limit=2) == Pruned()
+
+    # What was kept still wins over its late message; what was pruned took nothing standing with it.
+    await store.add_reply(reply(session.id, prompt.id, "waits"))
+    assert await texts(store, session.id) == []
+    figures = await store.storage_figures()
+    assert figures.rows["deletions"] == 3
+    assert figures.rows["inbound_events"] == 2
+    assert figures.rows["replies"] == 2
+    assert figures.size_bytes > 0
+
+
+async def test_storage_figures_count_the_growing_tables(store: AnyStore, running: tuple[int, int, int]) -> None:
+    sid, p1, _ = running
+    empty = await store.storage_figures()
+    assert set(empty.rows) >= {"sessions", "replies", "reactions", "deletions", "inbound_events"}
+    assert (empty.rows["sessions"], empty.rows["replies"], empty.rows["inbound_events"]) == (1, 0, 0)
+    for n in range(3):
+        await store.add_reply(reply(sid, p1, f"1.{n}"))
+    await store.delete_reply(ref("9.9"), at=T0, delivery_id="Ev1")
+    figures = await store.storage_figures()
+    assert (figures.rows["replies"], figures.rows["deletions"], figures.rows["inbound_events"]) == (3, 1, 1)
+
+
+async def test_a_wave_of_compare_and_sets_at_once_moves_each_prompt_once(store: AnyStore) -> None:
+    # Many prompts falling due at once (SQLite's writer commits their statements together; on
+    # PostgreSQL each is a statement of its own): every first move wins, every second one does not.
+    channels = [ChannelRef(platform="slack", channel_id=f"C{k}") for k in range(40)]
+    sessions = [await store.create_session(new_session(channel)) for channel in channels]
+    prompts = [(await store.prompts(s.id))[0] for s in sessions if s is not None]
+    assert len(prompts) == 40
+    moves = [store.set_prompt_state(p.id, [PromptState.PENDING], PromptState.POSTING) for p in prompts]
+    again = [store.set_prompt_state(p.id, [PromptState.PENDING], PromptState.POSTING) for p in prompts[:10]]
+    results = await asyncio.gather(*moves, *again)
+    assert results[:40] == [True] * 40
+    assert results[40:] == [False] * 10
+    posted = [store.set_prompt_state(p.id, [PromptState.POSTING], PromptState.POSTED, at=T0) for p in prompts]
+    assert await asyncio.gather(*posted) == [True] * 40
+    firsts = [p for s in sessions if s is not None for p in await store.prompts(s.id) if p.position == 1]
+    assert {(p.state, p.posted_at) for p in firsts} == {(PromptState.POSTED, T0)}
