@@ -393,3 +393,65 @@ def test_copy_sqlite_to_postgresql_and_back_keeps_every_row(day_db: Path, config
         assert exports[0].stdout == exports[1].stdout == exports[2].stdout
         assert '"replies"' in exports[0].stdout
         assert stored_replies(back / "popup.db") == stored_replies(day_db)
+
+
+def test_copy_carries_the_web_side_and_sessions_stats_reads_either_store(
+    day_db: Path, config: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sessions.web import ArticleVersion, StoredPlan, WebPost
+    from storage.sqlite import SqliteStore
+
+    WebSide = tuple[list[WebPost], list[StoredPlan], list[ArticleVersion], list[tuple[object, ...]]]
+
+    at = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
+    article = "# Our day\n\nQuoted as written: nul\x00inside, 👩🏽‍💻, עברית\n"
+
+    async def web_side(path: Path, *, fill: bool) -> WebSide:
+        store = await SqliteStore.open(path)
+        try:
+            if fill:
+                await store.add_web_post("s1", "1:prompt:1", '{"text": "q"}', thread=True, at=at)
+                await store.add_sign_in("hash", '{"id": "U1"}', expires_at=at)
+                await store.save_web_plan(StoredPlan(name="webday", plan="{}", created_by="slack:U1", updated_at=at))
+                await store.add_article_version(1, "draft", saved_by="slack:U1", at=at, publish=False)
+                await store.add_article_version(1, article, saved_by="slack:U1", at=at, publish=True)
+            return (
+                await store.web_posts("s1"),
+                await store.web_plans(),
+                await store.article_versions(1),
+                [tuple(row) for row in await store._all("SELECT * FROM web_sign_ins", ())],
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(web_side(day_db, fill=True))
+    with new_database_sync() as url:
+        pg = postgres_config(tmp_path, url)
+        assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
+        back = tmp_path / "back"
+        back.mkdir()
+        returned = back / "config.toml"
+        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+        home = popup_cli("copy", "--from", pg, "--to", returned)
+        assert home.returncode == 0, home.stderr
+        assert "verified by count and checksum" in home.stderr
+
+        # The published article is the export from all three, byte for byte.
+        exports = [popup_cli("export", "1", "--config", c, "--format", "md") for c in (config, pg, returned)]
+        assert [e.stdout for e in exports] == [article] * 3
+        # Every web row came back as it was.
+        returned_web = asyncio.run(web_side(back / "popup.db", fill=False))
+        assert returned_web == asyncio.run(web_side(day_db, fill=False))
+        assert [len(rows) for rows in returned_web] == [1, 1, 2, 1]
+
+        # `sessions --stats` reads either store: the same rows, and where the database is.
+        stats = [popup_cli("sessions", "--config", c, "--stats") for c in (config, pg)]
+        assert all(s.returncode == 0 for s in stats), [s.stderr for s in stats]
+        rows = [[line for line in s.stdout.splitlines() if line.startswith("rows\t")] for s in stats]
+        assert rows[0] == rows[1]
+        assert "rows\treplies\t9" in rows[1]
+        [size] = [line.split("\t") for line in stats[1].stdout.splitlines() if line.startswith("size\t")]
+        assert int(size[1].removesuffix(" bytes")) > 0
+        assert size[3] == url
