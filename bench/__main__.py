@@ -1,4 +1,4 @@
-"""``make bench``: the seven benchmarks, each in a process of its own, then the summary line.
+"""``make bench``: the benchmarks, each in a process of its own, then the summary line.
 
 Each benchmark runs as ``python -m bench.NAME --json FILE`` so its peak RSS and its garbage are its
 own; its figures go to stdout as it finishes. The last line is the summary (issue 7's format).
@@ -27,6 +27,7 @@ ORDER = (
     "many_channels",
     "many_sessions",
     "web",
+    "postgres_ingest",
 )
 TIMEOUT = 300  # per benchmark, seconds
 
@@ -101,6 +102,13 @@ def _web(r: dict[str, Any]) -> str:
     )
 
 
+def _postgres(r: dict[str, Any]) -> str:
+    return (
+        f"postgres {r['ratio']:.2f}x raw ({r['engine_per_s']:.0f}/s), {r['processes']} processes "
+        f"{r['cluster_per_s']:.0f}/s, p99 {r['cluster_p99_ms']:.0f} ms @2k/s"
+    )
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -112,6 +120,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "many_channels": ("channels", _channels),
     "many_sessions": ("many", _sessions),
     "web": ("web", _web),
+    "postgres_ingest": ("postgres", _postgres),
 }
 
 
