@@ -27,6 +27,7 @@ ORDER = (
     "many_channels",
     "many_sessions",
     "web",
+    "postgres_ingest",
     "email_ingest",
 )
 TIMEOUT = 300  # per benchmark, seconds
@@ -102,6 +103,13 @@ def _web(r: dict[str, Any]) -> str:
     )
 
 
+def _postgres(r: dict[str, Any]) -> str:
+    return (
+        f"postgres {r['ratio']:.2f}x raw ({r['engine_per_s']:.0f}/s), {r['processes']} processes "
+        f"{r['cluster_per_s']:.0f}/s, p99 {r['cluster_p99_ms']:.0f} ms @2k/s"
+    )
+
+
 def _email(r: dict[str, Any]) -> str:
     ingest, fan_out = r["ingest"], r["fan_out"]
     return (
@@ -121,6 +129,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "many_channels": ("channels", _channels),
     "many_sessions": ("many", _sessions),
     "web": ("web", _web),
+    "postgres_ingest": ("postgres", _postgres),
     "email_ingest": ("email", _email),
 }
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -13,15 +16,17 @@ from adapters.console import ConsoleAdapter
 from bot.config import Config
 from bot.loop import tune_for_serving
 from bot.prose_model import prose_model
+from sessions.cluster import Cluster, SessionLeases
 from sessions.engine import Engine, RecapBuilder, build_recap
 from sessions.plan_book import PlanBook
 from sessions.records import SessionRecord
 from sessions.store import Store
 from sessions.wakeups import Wakeups, utc_now
-from storage.sqlite import SqliteStore
+from storage.open import open_store
 
 if TYPE_CHECKING:
     from sessions.recap import Recap
+    from storage.open import OpenedStore
 
 _log = logging.getLogger(__name__)
 
@@ -67,14 +72,14 @@ class App:
         self.config = config
         self._console_out = console_out
         self._console_stdin = console_stdin
-        self.store: SqliteStore | None = None
+        self.store: OpenedStore | None = None
         self.engine: Engine | None = None
         self.adapters: list[Adapter] = []
         self._started: list[Adapter] = []
 
     async def start(self) -> None:
         config = self.config
-        self.store = await SqliteStore.open(config.storage_path)
+        self.store = await open_store(config.storage)
         self.adapters = build_adapters(config, console_out=self._console_out, console_stdin=self._console_stdin)
         plans = PlanBook(config.plans)
         web = None
@@ -84,6 +89,10 @@ class App:
 
             web = WebAdapter(config.web, store=self.store, plans=plans, engine=config.engine)
             self.adapters.append(web)
+        cluster = None
+        if isinstance(self.store, SessionLeases):  # a database other processes may share
+            holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+            cluster = Cluster(self.store, holder=holder, lease_seconds=config.storage.lease_seconds)
         self.engine = Engine(
             store=self.store,
             ports={adapter.platform: adapter for adapter in self.adapters},
@@ -93,6 +102,7 @@ class App:
             clock=utc_now,
             web=web,
             recap=recap_builder(config),
+            cluster=cluster,
         )
         try:
             for adapter in self.adapters:
@@ -103,7 +113,7 @@ class App:
             await self.stop()
             raise
         platforms = ", ".join(a.platform for a in self.adapters)
-        _log.info("popup is ready (%s); database %s", platforms, config.storage_path)
+        _log.info("popup is ready (%s); database %s", platforms, config.storage.where)
 
     async def stop(self) -> None:
         # The engine first: its work under way (a prompt or recap being posted) may finish

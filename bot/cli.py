@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from bot.loop import run as run_loop
 from sessions.errors import ConfigError, PopupError, StorageError
 from sessions.files import OutputExists, private_file, private_folder, private_text
+from storage.settings import StorageSettings
 
 if TYPE_CHECKING:
     from sessions.recap.narrative import ProseModel
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
     _force_option(export)
+
+    migrate = commands.add_parser("migrate", help="bring the configured database to this Popup's schema")
+    migrate.add_argument("--config", type=Path, required=True)
+
+    copy = commands.add_parser("copy", help="move a community's data between databases (SQLite, PostgreSQL)")
+    copy.add_argument("--from", dest="source", type=Path, required=True, metavar="CONFIG", help="from its [storage]")
+    copy.add_argument("--to", dest="target", type=Path, required=True, metavar="CONFIG", help="into its [storage]")
+    copy.add_argument("--force", action="store_true", help="replace what the target holds (default: refuse)")
 
     backup = commands.add_parser("backup", help="a consistent copy of the database, also while the bot runs")
     backup.add_argument("--config", type=Path, required=True)
@@ -105,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "backup":
             return run_loop(_backup(_database(args), args.out, force=args.force))
+        if args.command == "migrate":
+            return run_loop(_migrate(_storage(args.config)))
+        if args.command == "copy":
+            return run_loop(_copy(_storage(args.source), _storage(args.target), force=args.force))
     except (ConfigError, StorageError) as exc:
         print(f"popup: error: {exc}", file=sys.stderr)
         return 2
@@ -116,13 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _database(args: argparse.Namespace) -> Path:
+def _database(args: argparse.Namespace) -> StorageSettings:
     if getattr(args, "db", None) is not None:
         path: Path = args.db
         if not path.is_file():
             raise ConfigError(f"--db {str(path)!r}: no such database file")
-        return path
-    return _storage_path(args.config)
+        return StorageSettings(path=path)
+    return _storage(args.config)
 
 
 def _prose_model(config_path: Path) -> ProseModel | None:
@@ -133,17 +146,17 @@ def _prose_model(config_path: Path) -> ProseModel | None:
     return prose_model(load_config(config_path, secrets=False).story)
 
 
-def _storage_path(config_path: Path) -> Path:
+def _storage(config_path: Path) -> StorageSettings:
     from bot.config import load_config
 
-    return load_config(config_path, secrets=False).storage_path
+    return load_config(config_path, secrets=False).storage
 
 
-async def _sessions(db_path: Path) -> int:
+async def _sessions(database: StorageSettings) -> int:
     from sessions.compose import local_time
-    from storage.sqlite import SqliteStore
+    from storage.open import open_store
 
-    store = await SqliteStore.open(db_path)
+    store = await open_store(database)
     try:
         for session in await store.list_sessions():
             stats = await store.session_stats(session.id)
@@ -158,21 +171,22 @@ async def _sessions(db_path: Path) -> int:
     return 0
 
 
-async def _storage_stats(db_path: Path) -> int:
-    """One line per growing table (``rows TABLE N``), then the database's size on disk.
+async def _storage_stats(database: StorageSettings) -> int:
+    """One line per growing table (``rows TABLE N``), then the database's size on disk (the SQLite
+    file and its log, or the PostgreSQL database on its server).
 
     ``deletions`` and ``inbound_events`` stay small while ``popup run`` prunes them (sessions/retention.py).
     """
-    from storage.sqlite import SqliteStore
+    from storage.open import open_store
 
-    store = await SqliteStore.open(db_path)
+    store = await open_store(database)
     try:
         figures = await store.storage_figures()
     finally:
         await store.close()
     for table, count in figures.rows.items():
         print(f"rows\t{table}\t{count}")
-    print(f"size\t{figures.size_bytes} bytes\t{figures.size_bytes / 1_000_000:.1f} MB\t{db_path}")
+    print(f"size\t{figures.size_bytes} bytes\t{figures.size_bytes / 1_000_000:.1f} MB\t{database.where}")
     return 0
 
 
@@ -196,17 +210,23 @@ def _writing(out: Path) -> Iterator[None]:
 
 
 async def _export(
-    db_path: Path, session_id: int, fmt: ExportFormat, out: Path | None, *, force: bool, model: ProseModel | None = None
+    database: StorageSettings,
+    session_id: int,
+    fmt: ExportFormat,
+    out: Path | None,
+    *,
+    force: bool,
+    model: ProseModel | None = None,
 ) -> int:
     from adapters.web.articles import published_export
     from sessions.recap.exports import export
-    from storage.sqlite import SqliteStore
+    from storage.open import open_store
 
-    store = await SqliteStore.open(db_path)
+    store = await open_store(database)
     try:
         session = await store.get_session(session_id)
         if session is None:
-            raise ConfigError(f"session {session_id}: no such session in {db_path} (see: popup sessions)")
+            raise ConfigError(f"session {session_id}: no such session in {database.where} (see: popup sessions)")
         # Once an organiser has published the article on the web, that is the article.
         published = await published_export(store, session, fmt)
         if out is None:
@@ -225,9 +245,15 @@ async def _export(
     return 0
 
 
-async def _backup(db_path: Path, out: Path, *, force: bool) -> int:
+async def _backup(database: StorageSettings, out: Path, *, force: bool) -> int:
     from storage.sqlite import SqliteStore
 
+    if database.is_postgres:
+        raise ConfigError(
+            "storage.url is set: popup backup copies a SQLite file; back up PostgreSQL with pg_dump, "
+            "or popup copy into a SQLite config"
+        )
+    db_path = database.path
     store = await SqliteStore.open(db_path)
     try:
         with _writing(out):
@@ -245,6 +271,27 @@ async def _backup(db_path: Path, out: Path, *, force: bool) -> int:
     finally:
         await store.close()
     print(f"backed up {db_path} to {out}", file=sys.stderr)
+    return 0
+
+
+async def _migrate(database: StorageSettings) -> int:
+    from storage.open import migrate_store
+
+    before, now = await migrate_store(database)
+    if before == now:
+        print(f"{database.where}: schema {now}, the newest this Popup knows; nothing to do", file=sys.stderr)
+    else:
+        print(f"{database.where}: migrated from schema {before} to {now}", file=sys.stderr)
+    return 0
+
+
+async def _copy(source: StorageSettings, target: StorageSettings, *, force: bool) -> int:
+    from storage.copy import copy_data
+
+    if source.where == target.where:
+        raise ConfigError(f"--from and --to name the same database ({source.where})")
+    report = await copy_data(source, target, replace=force)
+    print(f"copied {source.where} to {target.where}: {report}", file=sys.stderr)
     return 0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.discord.settings import DiscordSettings
@@ -28,12 +29,13 @@ from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
 from sessions.rights import ORGANISER_FORMS, Organiser, parse_organiser
+from storage.settings import StorageSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     source: Path
-    storage_path: Path
+    storage: StorageSettings
     engine: EngineSettings
     plans: tuple[Plan, ...]
     console: bool
@@ -42,6 +44,11 @@ class Config:
     web: WebSettings = field(default_factory=WebSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     story: StorySettings = field(default_factory=StorySettings)
+
+    @property
+    def storage_path(self) -> Path:
+        """The SQLite file (``storage.path``); not used when ``storage.url`` is set."""
+        return self.storage.path
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -115,18 +122,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     root = _Reader(source, data, "")
 
-    storage = root.sub("storage")
-    storage_path = Path(storage.get("path", str, "popup.db"))
-    if not storage_path.is_absolute():
-        storage_path = source.resolve().parent / storage_path  # relative to the config file
-    if not storage_path.parent.is_dir():
-        raise storage.fail("path", f"{str(storage_path)!r}: folder {str(storage_path.parent)!r} does not exist")
-
     plans = _plans(root)
     engine = dataclasses.replace(_engine(root.sub("session"), plans), circles=_circles(root))
     return Config(
         source=source,
-        storage_path=storage_path,
+        storage=_storage(root.sub("storage")),
         engine=engine,
         plans=plans,
         console=bool(root.sub("console").get("enabled", bool, False)),
@@ -136,6 +136,42 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         email=_email(root.sub("email"), env if secrets else None),
         story=_story(root.sub("story"), env),
     )
+
+
+def _storage(storage: _Reader) -> StorageSettings:
+    path = Path(storage.get("path", str, "popup.db"))
+    if not path.is_absolute():
+        path = storage.source.resolve().parent / path  # relative to the config file
+    url = storage.get("url", str, "").strip()
+    if url:
+        lease = storage.get("lease_seconds", (int, float), 15)
+        if not 1 <= lease <= 3600:
+            raise storage.fail("lease_seconds", f"{lease!r} must be from 1 to 3600 (seconds)")
+        # path is not used then
+        return StorageSettings(path=path, url=_postgres_url(storage, url), lease_seconds=float(lease))
+    if not path.parent.is_dir():
+        raise storage.fail("path", f"{str(path)!r}: folder {str(path.parent)!r} does not exist")
+    return StorageSettings(path=path)
+
+
+def _postgres_url(storage: _Reader, url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError as exc:
+        raise storage.fail("url", f"{url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        shown = url if password is None else "postgresql://…"
+        raise storage.fail("url", f'{shown!r} must start with "postgresql://" (e.g. postgresql://popup@db:5432/popup)')
+    if password is not None:
+        # Never echo it: the message goes to terminals and logs.
+        host = parts.hostname or ""
+        raise storage.fail(
+            "url",
+            f"holds a password (postgresql://{parts.username}:…@{host}…); keep it out of the file and set "
+            "PGPASSWORD in the environment instead",
+        )
+    return url
 
 
 def _engine(session: _Reader, plans: tuple[Plan, ...]) -> EngineSettings:
@@ -310,13 +346,37 @@ def _discord(discord: _Reader, env: Mapping[str, str] | None) -> DiscordSettings
         schemes = ("http://", "https://") if key == "api_base_url" else ("ws://", "wss://")
         if url and not url.startswith(schemes):
             raise discord.fail(key, f"{url!r} must start with {' or '.join(schemes)}")
+    shard_ids, shard_count = _shards(discord)
     return DiscordSettings(
         enabled=enabled,
         guild_ids=tuple(guild_ids),
         api_base_url=discord.get("api_base_url", str, "").rstrip("/"),
         gateway_url=discord.get("gateway_url", str, "").rstrip("/"),
         token=_secret(env, "DISCORD_TOKEN", discord) if enabled and env is not None else "",
+        shard_ids=shard_ids,
+        shard_count=shard_count,
     )
+
+
+def _shards(discord: _Reader) -> tuple[tuple[int, ...], int]:
+    count = discord.get("shard_count", int, 0)
+    if isinstance(count, bool) or count < 0:
+        raise discord.fail("shard_count", f"{count!r} must be 0 (one process) or the number of shards")
+    ids: list[int] = []
+    for index, value in enumerate(discord.get("shard_ids", list, [])):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < max(count, 1):
+            raise discord.fail(f"shard_ids[{index}]", f"{value!r} is not a shard from 0 to shard_count - 1 ({count})")
+        if value in ids:
+            raise discord.fail(f"shard_ids[{index}]", f"shard {value} is named twice")
+        ids.append(value)
+    if count and not ids:
+        raise discord.fail("shard_ids", f"name the shards this process runs, of shard_count = {count}")
+    if ids and not count:
+        raise discord.fail("shard_count", "set it (the number of shards in all) when shard_ids is set")
+    if len(ids) > 1:
+        # One discord.py client is one gateway connection: a process runs one shard.
+        raise discord.fail("shard_ids", f"{ids!r}: a process runs one shard; start one popup run per shard")
+    return tuple(ids), count
 
 
 _STORY_KEYS = ("llm_base_url", "llm_model")

@@ -10,14 +10,16 @@ through :mod:`sessions.inbound`, and ``/popup`` is answered by :mod:`sessions.co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sessions import compose
+from sessions.cluster import Cluster
 from sessions.commands.handlers import CommandHandlers
 from sessions.errors import ChannelBusy
 from sessions.inbound import Inbound
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from sessions.recap import Recap
 
 _log = logging.getLogger(__name__)
+
+_LEASE_RETRY_MARGIN = timedelta(seconds=0.5)
 
 RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
 
@@ -72,6 +76,7 @@ class Engine:
         recap: RecapBuilder = build_recap,
         retention: RetentionPolicy = DEFAULT_RETENTION,
         web: WebOutlet | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self._store = store
         self._ports = dict(ports)
@@ -81,6 +86,8 @@ class Engine:
         self._wakeups = wakeups
         self._retention = retention
         self._web = web
+        self._cluster = cluster  # None: this process is the only one on its database
+        self._watching: asyncio.Task[None] | None = None
         # A lock lives while a step of its session holds or awaits it, so a long-running bot does
         # not keep one for every session it ever ran.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -115,9 +122,27 @@ class Engine:
         """Start waking up, and pick up every unfinished session where the database left it."""
         self._wakeups.start()
         now = self._clock()
-        for session in await self._store.list_sessions(ACTIVE_STATES):
+        sessions = await self._store.list_sessions(ACTIVE_STATES)
+        for session in sessions:
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
         self._wakeups.at("prune", now + self._retention.first_after, self._prune)
+        if self._cluster is not None:
+            known = {session.id for session in sessions}
+            self._watching = asyncio.create_task(self._watch(self._cluster, known), name="popup-cluster-watch")
+
+    async def _watch(self, cluster: Cluster, known: set[int]) -> None:
+        """Wake for the sessions other processes start, as for those found at start-up."""
+        while True:
+            await asyncio.sleep(cluster.watch_seconds)
+            try:
+                sessions = await self._store.list_sessions(ACTIVE_STATES)
+            except Exception as exc:  # the database may be back at the next look
+                _log.warning("looking for sessions started elsewhere failed: %r", exc)
+                continue
+            for session in sessions:
+                if session.id not in known:
+                    known.add(session.id)
+                    self._wakeups.at(f"resume:{session.id}", self._clock(), self._resume, session)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
@@ -125,6 +150,9 @@ class Engine:
         Cancelling loses nothing: every step resumes from the database at the next start.
         """
         await finish_or_cancel(self._commands_running, grace)
+        if self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
         await self._wakeups.shutdown(grace)
         await finish_or_cancel(self._tasks, grace)
 
@@ -170,9 +198,12 @@ class Engine:
             await self.close_session(session.id)  # posts what fell due first, in order
             return
         # Channels that fell behind before the restart get what they missed first (that moves no
-        # prompt's state, so the one read serves what follows too).
+        # prompt's state, so the one read serves what follows too). In a cluster, while another
+        # process has the session's turn, its step brings every channel up to date.
         prompts = await self._store.prompts(session.id)
-        await self._fan_out(session, await self._issued(session, prompts))
+        async with self._turn(session.id) as mine:
+            if mine:
+                await self._fan_out(session, await self._issued(session, prompts))
         # What fell due while we were down, in timetable order, before anything new.
         due = [p for p in prompts if p.state in (PromptState.PENDING, PromptState.POSTING) and p.due_at <= now]
         for prompt in due:
@@ -211,6 +242,24 @@ class Engine:
             self._wakeups.at(f"pulse:{session.id}", session.pulse_at, self.post_pulse, session.id)
         self._wakeups.at(f"recap:{session.id}", session.recap_at, self.close_session, session.id)
 
+    @contextlib.asynccontextmanager
+    async def _turn(
+        self, session_id: int, job_id: str | None = None, wake: Callable[..., Awaitable[Any]] | None = None, *args: Any
+    ) -> AsyncIterator[bool]:
+        """Whether this process runs the session's step now: always alone; in a cluster, while it
+        holds the session's lease. Every step that posts runs in a turn, so that it posts once
+        cluster-wide. Otherwise ``wake`` is woken again when the holder's lease runs out."""
+        if self._cluster is None:
+            yield True
+            return
+        async with self._cluster.turn(session_id) as lease:
+            if not lease.held and job_id is not None and wake is not None:
+                # Never "now": this very wake-up may be job_id, and the scheduler skips a job whose
+                # last run has not returned yet.
+                again = max(lease.until, self._clock() + _LEASE_RETRY_MARGIN)
+                self._wakeups.at(job_id, again, wake, *args)
+            yield lease.held
+
     def _retry_later(self, job_id: str, attempt: int, wake: Callable[..., Awaitable[None]], *args: Any) -> None:
         delays = self._settings.retry_delays
         delay = delays[min(attempt, len(delays) - 1)]
@@ -222,8 +271,13 @@ class Engine:
     async def open_session(self, session_id: int, attempt: int = 0) -> None:
         """Post the opening message; the session runs once every channel has it."""
         await self._attach_web(session_id)
-        async with self._lock(session_id):
-            session = await self._store.get_session(session_id)
+        wake = (f"open:{session_id}", self.open_session, session_id, attempt)
+        async with self._lock(session_id), self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
+            if session is not None and session.state is SessionState.RUNNING and self._cluster is not None:
+                # Another process opened it meanwhile: wake for its timetable here as well.
+                self._schedule(session, await self._store.prompts(session_id))
+                return
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
             prompts = await self._store.prompts(session_id)
@@ -235,8 +289,9 @@ class Engine:
 
     async def post_prompt(self, session_id: int, prompt_id: int, attempt: int = 0, on_demand: bool = False) -> None:
         """Post a prompt that is due (or asked for ``on_demand``) while its session runs."""
-        async with self._lock(session_id):
-            session = await self._store.get_session(session_id)
+        wake = (f"prompt:{prompt_id}", self.post_prompt, session_id, prompt_id, attempt, on_demand)
+        async with self._lock(session_id), self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
             if session is None or session.state is not SessionState.RUNNING:
                 return
             prompts = await self._store.prompts(session_id)
@@ -275,8 +330,11 @@ class Engine:
 
     async def close_session(self, session_id: int, attempt: int = 0) -> None:
         """Close: the due prompts, then the recap, in every channel; retried until all are out."""
-        async with self._lock(session_id):
-            session = await self._store.get_session(session_id)
+        async with (
+            self._lock(session_id),
+            self._turn(session_id, f"recap:{session_id}", self.close_session, session_id, attempt) as mine,
+        ):
+            session = await self._store.get_session(session_id) if mine else None
             if session is None or session.state.is_terminal:
                 return
             closing = session.state is SessionState.CLOSING
@@ -302,7 +360,7 @@ class Engine:
             await self._drop_pending(session.id)
             self._wakeups.cancel(f"open:{session.id}")
             self._threads.forget_session(session.id)
-            await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
+            await self._post_cancelled(session, locked=True)
         self._ended[session.id].set()
         return True
 
@@ -334,6 +392,14 @@ class Engine:
     async def _attach_web(self, session_id: int) -> None:
         if self._web is not None:
             await self.attach_channel(session_id, self._web.channel_for(session_id))
+
+    async def _post_cancelled(self, session: SessionRecord, *, locked: bool = False) -> None:
+        """The notice that the session ended without a recap (in a cluster, when this process has
+        the session's turn; woken again otherwise)."""
+        lock = contextlib.nullcontext() if locked else self._lock(session.id)
+        async with lock, self._turn(session.id, f"cancelled:{session.id}", self._post_cancelled, session) as mine:
+            if mine:
+                await self._ledger.deliver(session, "notice:cancelled", compose.cancelled(session))
 
     async def _post_due_prompts(self, session: SessionRecord) -> bool:
         """The day's due prompts go out before its recap, also when an outage held them back."""
@@ -426,14 +492,18 @@ class Engine:
     async def catch_up(self, session_id: int, channel: ChannelRef, attempt: int = 0) -> bool:
         """Post in ``channel`` what the session has posted elsewhere and it lacks, in order; True
         when it has everything. Tried again later while it cannot (up to the configured attempts)."""
-        session = await self._store.get_session(session_id)
-        if session is None or channel not in session.channels or session.state in _GONE:
-            return True
-        prompts = await self._store.prompts(session_id)
-        recap = await self._recap_message(session) if session.state is SessionState.CLOSED else None
-        delivery = await self._ledger.fan_out(session, await self._issued(session, prompts, recap=recap), [channel])
-        if not delivery.behind:
-            return True
+        job = f"catchup:{session_id}:{channel.platform}:{channel.channel_id}"
+        async with self._turn(session_id, job, self.catch_up, session_id, channel, attempt) as mine:
+            if not mine:
+                return False
+            session = await self._store.get_session(session_id)
+            if session is None or channel not in session.channels or session.state in _GONE:
+                return True
+            prompts = await self._store.prompts(session_id)
+            recap = await self._recap_message(session) if session.state is SessionState.CLOSED else None
+            delivery = await self._ledger.fan_out(session, await self._issued(session, prompts, recap=recap), [channel])
+            if not delivery.behind:
+                return True
         if attempt < self._settings.catch_up_attempts:
             self._catch_up_later(session_id, channel, attempt)
         else:
@@ -488,8 +558,9 @@ class Engine:
 
     async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
         """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
-        async with self._lock(session_id):
-            session = await self._store.get_session(session_id)
+        wake = (f"pulse:{session_id}", self.post_pulse, session_id, attempt)
+        async with self._lock(session_id), self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
             if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
                 return
             if await self._ledger.posted_in(session, "pulse"):

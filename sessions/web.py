@@ -2,8 +2,9 @@
 
 :class:`WebOutlet` is what the engine and ``/popup`` know of the web (adapters/web implements it):
 the channel each session's page is, its URL, and one-time sign-in links. :class:`WebStore` is what
-the web side keeps in the database (storage/sqlite/web_store.py implements it on SQLite); its
-records are here, beside the other records, so the store implements it without knowing the web.
+the web side keeps in the database (storage/sqlite/web_store.py implements it on SQLite,
+storage/postgres/web_store.py on PostgreSQL); its records are here, beside the other records, so
+the store implements it without knowing the web.
 """
 
 from __future__ import annotations

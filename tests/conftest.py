@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +8,7 @@ import pytest
 from storage.sqlite import SqliteStore
 from tests.fakes.recording_handler import RecordingHandler
 from tests.faults.figures import FIGURES
+from tests.postgres import new_database_sync
 
 
 @pytest.fixture
@@ -29,3 +30,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def handler() -> RecordingHandler:
     """What an adapter under test hands its commands and events to, instead of the engine."""
     return RecordingHandler()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (dropped after the test); skips where no server answers."""
+    with new_database_sync() as url:
+        yield url

@@ -105,3 +105,18 @@ def test_many_sessions_at_tiny_size() -> None:
     assert result["resume_s"] > 0
     assert "many sessions:" in many_sessions.report(result)
     assert suite.summary({"many_sessions": result}).startswith("bench: many: lateness p99 ")
+
+
+def test_postgres_ingest_at_tiny_size() -> None:
+    from bench import postgres_ingest
+    from tests.postgres import require_postgres
+
+    require_postgres()
+    result = postgres_ingest.run(replies=300, concurrency=20, rate=600, seconds=0.5, rounds=1)
+    assert result["replies"] == 300
+    assert result["cluster_replies"] == 300
+    assert result["cluster_offered_replies"] == 300
+    assert result["engine_per_s"] > 0
+    assert result["raw_per_s"] > 0
+    assert "3 processes:" in postgres_ingest.report(result)
+    assert suite.summary({"postgres_ingest": result}).startswith("bench: postgres ")

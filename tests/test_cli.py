@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.config_files import plan, write_config
+from tests.postgres import new_database_sync
 from tests.process import PopupProcess, popup_command, posted_prompts, stored_replies
 from tests.support import eventually
 
@@ -322,3 +323,135 @@ def test_sessions_stats_shows_the_growing_tables_and_the_size_and_plain_sessions
     [size] = [line.split("\t") for line in lines if line.startswith("size\t")]
     assert int(size[1].removesuffix(" bytes")) >= day_db.stat().st_size > 0
     assert size[3] == str(day_db)
+
+
+# -- PostgreSQL: migrate, copy, and what stays SQLite-only -------------------------------------------
+
+
+def postgres_config(tmp_path: Path, url: str, name: str = "pg.toml") -> Path:
+    return write_config(tmp_path, name=name, storage={"url": url}, plans=PLANS, console={"enabled": True})
+
+
+def test_migrate_brings_a_postgresql_database_to_the_schema_and_run_refuses_a_newer_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import asyncpg
+
+    from storage.postgres.migrate import migrations
+
+    config = postgres_config(tmp_path, postgres_url)
+    first = popup_cli("migrate", "--config", config)
+    assert first.returncode == 0, first.stderr
+    assert f"migrated from schema 0 to {migrations()[-1][0]}" in first.stderr
+    again = popup_cli("migrate", "--config", config)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr
+
+    async def from_the_future() -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute("INSERT INTO schema_version (version) VALUES (999)")
+        finally:
+            await conn.close()
+
+    asyncio.run(from_the_future())
+    refused = popup_cli("run", "--config", config)
+    assert refused.returncode == 2
+    one_line_error(refused, "storage.url", "schema version 999 is newer than this Popup knows")
+
+
+def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> None:
+    config = postgres_config(tmp_path, "postgresql://popup@127.0.0.1:9/popup")
+    result = popup_cli("backup", "--config", config, "--out", tmp_path / "copy.db")
+    assert result.returncode == 2
+    one_line_error(result, "storage.url", "pg_dump")
+
+
+def test_copy_sqlite_to_postgresql_and_back_keeps_every_row(day_db: Path, config: Path, tmp_path: Path) -> None:
+    with new_database_sync() as url:
+        pg = postgres_config(tmp_path, url)
+        there = popup_cli("copy", "--from", config, "--to", pg)
+        assert there.returncode == 0, there.stderr
+        assert "verified by count and checksum" in there.stderr
+        refused = popup_cli("copy", "--from", config, "--to", pg)  # the target holds data now
+        assert refused.returncode == 2
+        one_line_error(refused, url, "--force")
+        assert popup_cli("copy", "--from", config, "--to", pg, "--force").returncode == 0
+
+        back = tmp_path / "back"
+        back.mkdir()
+        returned = back / "config.toml"
+        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+        home = popup_cli("copy", "--from", pg, "--to", returned)
+        assert home.returncode == 0, home.stderr
+
+        # The same sessions and the same export, byte for byte, from all three.
+        listings = [popup_cli("sessions", "--config", c) for c in (config, pg, returned)]
+        assert all(r.returncode == 0 for r in listings)
+        assert listings[0].stdout == listings[1].stdout == listings[2].stdout != ""
+        exports = [popup_cli("export", "1", "--config", c, "--format", "json") for c in (config, pg, returned)]
+        assert exports[0].stdout == exports[1].stdout == exports[2].stdout
+        assert '"replies"' in exports[0].stdout
+        assert stored_replies(back / "popup.db") == stored_replies(day_db)
+
+
+def test_copy_carries_the_web_side_and_sessions_stats_reads_either_store(
+    day_db: Path, config: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sessions.web import ArticleVersion, StoredPlan, WebPost
+    from storage.sqlite import SqliteStore
+
+    WebSide = tuple[list[WebPost], list[StoredPlan], list[ArticleVersion], list[tuple[object, ...]]]
+
+    at = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
+    article = "# Our day\n\nQuoted as written: nul\x00inside, 👩🏽‍💻, עברית\n"
+
+    async def web_side(path: Path, *, fill: bool) -> WebSide:
+        store = await SqliteStore.open(path)
+        try:
+            if fill:
+                await store.add_web_post("s1", "1:prompt:1", '{"text": "q"}', thread=True, at=at)
+                await store.add_sign_in("hash", '{"id": "U1"}', expires_at=at)
+                await store.save_web_plan(StoredPlan(name="webday", plan="{}", created_by="slack:U1", updated_at=at))
+                await store.add_article_version(1, "draft", saved_by="slack:U1", at=at, publish=False)
+                await store.add_article_version(1, article, saved_by="slack:U1", at=at, publish=True)
+            return (
+                await store.web_posts("s1"),
+                await store.web_plans(),
+                await store.article_versions(1),
+                [tuple(row) for row in await store._all("SELECT * FROM web_sign_ins", ())],
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(web_side(day_db, fill=True))
+    with new_database_sync() as url:
+        pg = postgres_config(tmp_path, url)
+        assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
+        back = tmp_path / "back"
+        back.mkdir()
+        returned = back / "config.toml"
+        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+        home = popup_cli("copy", "--from", pg, "--to", returned)
+        assert home.returncode == 0, home.stderr
+        assert "verified by count and checksum" in home.stderr
+
+        # The published article is the export from all three, byte for byte.
+        exports = [popup_cli("export", "1", "--config", c, "--format", "md") for c in (config, pg, returned)]
+        assert [e.stdout for e in exports] == [article] * 3
+        # Every web row came back as it was.
+        returned_web = asyncio.run(web_side(back / "popup.db", fill=False))
+        assert returned_web == asyncio.run(web_side(day_db, fill=False))
+        assert [len(rows) for rows in returned_web] == [1, 1, 2, 1]
+
+        # `sessions --stats` reads either store: the same rows, and where the database is.
+        stats = [popup_cli("sessions", "--config", c, "--stats") for c in (config, pg)]
+        assert all(s.returncode == 0 for s in stats), [s.stderr for s in stats]
+        rows = [[line for line in s.stdout.splitlines() if line.startswith("rows\t")] for s in stats]
+        assert rows[0] == rows[1]
+        assert "rows\treplies\t9" in rows[1]
+        [size] = [line.split("\t") for line in stats[1].stdout.splitlines() if line.startswith("size\t")]
+        assert int(size[1].removesuffix(" bytes")) > 0
+        assert size[3] == url

@@ -67,6 +67,18 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("slack without token", {"slack": {"enabled": True}}, r"SLACK_BOT_TOKEN is not set"),
     ("discord without token", {"discord": {"enabled": True}}, r"DISCORD_TOKEN is not set"),
     ("bad guild id", {"discord": {"guild_ids": ["abc"]}}, r"discord\.guild_ids\[0\]: 'abc' is not a guild id"),
+    (
+        "shard out of range",
+        {"discord": {"shard_ids": [2], "shard_count": 2}},
+        r"discord\.shard_ids\[0\]: 2 is not a shard from 0 to shard_count - 1 \(2\)",
+    ),
+    ("shards without count", {"discord": {"shard_ids": [0]}}, r"discord\.shard_count: set it"),
+    ("count without shards", {"discord": {"shard_count": 2}}, r"discord\.shard_ids: name the shards this process runs"),
+    (
+        "two shards in one process",
+        {"discord": {"shard_ids": [0, 1], "shard_count": 4}},
+        r"discord\.shard_ids: \[0, 1\]: a process runs one shard; start one popup run per shard",
+    ),
     ("bad slack mode", {"slack": {"mode": "carrier-pigeon"}}, r"slack\.mode: 'carrier-pigeon'"),
     (
         "organiser by role name",
@@ -219,6 +231,36 @@ async def test_popup_run_refuses_the_web_without_its_secret_and_exits_2(tmp_path
     assert await popup.wait() == 2
     [line] = popup.stderr.strip().splitlines()
     assert "POPUP_WEB_SECRET is not set" in line
+
+
+def test_a_postgresql_url_replaces_the_path(tmp_path: Path) -> None:
+    storage = {"path": "no/such/folder/popup.db", "url": "postgresql://popup@db:5432/popup"}
+    config = load_config(write(tmp_path, storage=storage), env={})
+    assert config.storage.url == "postgresql://popup@db:5432/popup"
+    assert config.storage.is_postgres
+    assert config.storage.where == "postgresql://popup@db:5432/popup"  # the path's missing folder does not matter
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://popup@db/popup", r"storage\.url: 'mysql://popup@db/popup' must start with \"postgresql://\""),
+        ("postgresql://popup:s3cret@db:5432/popup", r"storage\.url: holds a password .*PGPASSWORD"),
+        ("postgres://:s3cret@db/popup", r"storage\.url: holds a password"),
+    ],
+)
+def test_a_bad_postgresql_url_is_named_and_a_password_never_echoed(tmp_path: Path, url: str, message: str) -> None:
+    path = write(tmp_path, storage={"url": url})
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path, env={})
+    assert "s3cret" not in str(caught.value)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "sessions", "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "storage.url" in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 def test_the_story_writer_model_is_optional_and_its_key_secret(tmp_path: Path) -> None:

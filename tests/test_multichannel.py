@@ -1,6 +1,6 @@
 """One session across channels and platforms, on the real engine and a real SQLite file, on fake
 time: join codes, leave, linked identities, the pulse, late replies, and one channel's outage
-that holds no other (issue 13)."""
+that holds no other (issue 13). Each test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sessions.plans import Plan, parse_time
 from sessions.recap.exports import export
 from sessions.records import SessionRecord, SessionState
 from sessions.rights import Organiser, OrganiserKind
+from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
 from tests.fakes.clock import FakeClock
 from tests.support import RecordingPort, member, offset_plan
@@ -74,7 +75,7 @@ class ChannelPort(RecordingPort):
 
 @dataclass
 class Day:
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     engine: Engine
     slack: ChannelPort
     discord: ChannelPort
@@ -120,15 +121,19 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def day(tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeDay]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def day(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeDay]:
     """Starts engines on one database with a Slack and a Discord port; a second one is a restart."""
     made: list[Day] = []
+    url: str | None = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+
+    async def open_store() -> SqliteStore | PostgresStore:
+        return await SqliteStore.open(tmp_path / "db") if url is None else await PostgresStore.open(url)
 
     async def make(
         plans: list[Plan], *, slack: ChannelPort | None = None, discord: ChannelPort | None = None, **settings: Any
     ) -> Day:
-        store = await SqliteStore.open(tmp_path / "db")
+        store = await open_store()
         slack = slack or ChannelPort(platform="slack", names={"CLEARN": "#learning"})
         discord = discord or ChannelPort(platform="discord", names={"987": "#general"})
         engine = Engine(

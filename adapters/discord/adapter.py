@@ -118,6 +118,7 @@ class DiscordAdapter:
             resume_gateway=pinned_gateway(self._settings),
             max_in_flight=self._max_in_flight,
             heartbeat_timeout=self._heartbeat_timeout,
+            shard=self._settings.shard,
         )
         self._client = client
         try:

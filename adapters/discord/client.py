@@ -81,6 +81,7 @@ class PopupClient(discord.Client):
         resume_gateway: yarl.URL | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         heartbeat_timeout: float = 60.0,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         # Both before super().__init__, which assigns self.ws.
         self._gate = InboundGate(max_in_flight, heartbeat_timeout=heartbeat_timeout)
@@ -94,6 +95,10 @@ class PopupClient(discord.Client):
             chunk_guilds_at_startup=False,  # no members intent; members come with their messages
             max_messages=None,  # raw events only: a message cache would just hold replies in memory
             heartbeat_timeout=heartbeat_timeout,
+            # With several processes each identifies as its shard; Discord then sends it the events
+            # (and slash commands) of its share of the guilds only.
+            shard_id=None if shard is None else shard[0],
+            shard_count=None if shard is None else shard[1],
         )
         self._sink = sink
         self._guild_ids = tuple(guild_ids)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sessions.model import ChannelRef, MessageRef
 from sessions.records import NewPrompt, NewReply, NewSession, PromptRecord, PromptState, SessionRecord
+from sessions.store import Store
 from storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)  # 09:00 in Amsterdam
@@ -19,7 +20,7 @@ CHANNEL = ChannelRef(platform="slack", channel_id="C1")
 class Day:
     """A session under construction: add replies and reactions, then read it back."""
 
-    store: SqliteStore
+    store: Store
     session: SessionRecord
     prompts: list[PromptRecord]
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -73,7 +74,7 @@ class Day:
 
 
 async def new_day(
-    store: SqliteStore,
+    store: Store,
     *,
     prompts: Sequence[str] = ("What helps you learn at work?", "Who taught you the most?", "What will you try?"),
     anonymous: bool = False,

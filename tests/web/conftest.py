@@ -1,8 +1,10 @@
-"""One rig for the web tests: a real engine on a SQLite file, a recording chat platform, and the
-web adapter serving on 127.0.0.1 (a port of its own); and browsers that talk to it over HTTP."""
+"""One rig for the web tests: a real engine on a SQLite file (or a PostgreSQL database), a recording
+chat platform, and the web adapter serving on 127.0.0.1 (a port of its own); and browsers that talk
+to it over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -19,7 +21,9 @@ from sessions.model import ChannelRef, CommandInvoked, Member
 from sessions.plan_book import PlanBook
 from sessions.plans import Plan
 from sessions.wakeups import Wakeups, utc_now
+from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
+from tests.postgres import new_database_sync
 from tests.support import RecordingPort, eventually, member, offset_plan
 
 SECRET = "a-test-secret-of-enough-length"
@@ -29,7 +33,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 @dataclass
 class WebRig:
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     chat: RecordingPort
     web: WebAdapter
     engine: Engine
@@ -65,8 +69,9 @@ class WebRig:
         await eventually(there, what=f"{count} prompts on the page of session {session_id}")
 
 
-async def open_web_rig(tmp_path: Path, plans: list[Plan], **limits: Any) -> WebRig:
-    store = await SqliteStore.open(tmp_path / "popup.db")
+async def open_web_rig(tmp_path: Path, plans: list[Plan], *, store_url: str = "", **limits: Any) -> WebRig:
+    """The rig on a SQLite file in ``tmp_path``, or on the PostgreSQL database at ``store_url``."""
+    store = await PostgresStore.open(store_url) if store_url else await SqliteStore.open(tmp_path / "popup.db")
     chat = RecordingPort()
     settings = replace(WebSettings(enabled=True, host="127.0.0.1", port=0, secret=SECRET), **limits)
     engine_settings = EngineSettings(default_plan=plans[0].name, retry_delays=(0.05,))
@@ -96,14 +101,19 @@ async def open_web_rig(tmp_path: Path, plans: list[Plan], **limits: Any) -> WebR
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[WebRig]:
-    rig = await open_web_rig(tmp_path, [offset_plan("day", prompts=("+0s", "+1h"), recap="+2h")])
-    try:
-        yield rig
-    finally:
-        await rig.engine.stop()
-        await rig.web.stop()
-        await rig.store.close()
+async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WebRig]:
+    """The rig on SQLite; a test runs on each store with
+    ``@pytest.mark.parametrize("rig", ["sqlite", "postgres"], indirect=True)``."""
+    with contextlib.ExitStack() as databases:
+        on_postgres = getattr(request, "param", "sqlite") == "postgres"
+        url = databases.enter_context(new_database_sync()) if on_postgres else ""
+        rig = await open_web_rig(tmp_path, [offset_plan("day", prompts=("+0s", "+1h"), recap="+2h")], store_url=url)
+        try:
+            yield rig
+        finally:
+            await rig.engine.stop()
+            await rig.web.stop()
+            await rig.store.close()
 
 
 class Browser:

@@ -31,6 +31,7 @@ async def sign_in(rig: WebRig, browser: Browser, who: Member = ORGANISER) -> Non
     assert "Your sessions" in page
 
 
+@pytest.mark.parametrize("rig", ["sqlite", "postgres"], indirect=True)
 async def test_a_sign_in_link_works_once(rig: WebRig, browsers: Browsers) -> None:
     answer = await rig.command("web")
     link = _LINK.search(answer)
@@ -110,6 +111,7 @@ async def test_someone_elses_session_is_not_on_their_dashboard(rig: WebRig, brow
     assert session.state is SessionState.RUNNING
 
 
+@pytest.mark.parametrize("rig", ["sqlite", "postgres"], indirect=True)
 async def test_a_plan_made_on_the_web_can_be_started_in_chat(rig: WebRig, browsers: Browsers) -> None:
     olga = browsers()
     await sign_in(rig, olga)
@@ -134,6 +136,7 @@ async def test_a_plan_made_on_the_web_can_be_started_in_chat(rig: WebRig, browse
     assert "neither" in problem
 
 
+@pytest.mark.parametrize("rig", ["sqlite", "postgres"], indirect=True)
 async def test_the_published_article_is_the_public_page_the_feed_and_the_export(
     rig: WebRig, browsers: Browsers
 ) -> None:

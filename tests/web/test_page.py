@@ -7,6 +7,7 @@ import json
 import re
 
 import aiohttp
+import pytest
 
 from sessions.records import SessionState
 from tests.support import eventually
@@ -42,6 +43,7 @@ async def test_start_answers_with_the_page_showing_the_opening_and_prompt(rig: W
     assert [c.platform for c in session.channels] == ["fake", "web"]
 
 
+@pytest.mark.parametrize("rig", ["sqlite", "postgres"], indirect=True)
 async def test_an_answer_is_stored_as_a_web_reply_and_shown(rig: WebRig, browsers: Browsers) -> None:
     session_id, url = await rig.start_session()
     ann = browsers()
