@@ -28,6 +28,7 @@ ORDER = (
     "many_sessions",
     "web",
     "postgres_ingest",
+    "email_ingest",
 )
 TIMEOUT = 300  # per benchmark, seconds
 
@@ -109,6 +110,14 @@ def _postgres(r: dict[str, Any]) -> str:
     )
 
 
+def _email(r: dict[str, Any]) -> str:
+    ingest, fan_out = r["ingest"], r["fan_out"]
+    return (
+        f"email {ingest['mails']:,} waiting mails stored in {ingest['ingest_s']:.1f} s, "
+        f"fan-out {fan_out['lists']} lists {fan_out['fan_out_s']:.2f} s"
+    )
+
+
 SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "ingest": ("ingest", _ingest),
     "recap": ("recap", _recap),
@@ -121,6 +130,7 @@ SUMMARY: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "many_sessions": ("many", _sessions),
     "web": ("web", _web),
     "postgres_ingest": ("postgres", _postgres),
+    "email_ingest": ("email", _email),
 }
 
 

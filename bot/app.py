@@ -44,6 +44,10 @@ def build_adapters(config: Config, *, console_out: TextIO | None = None, console
         from adapters.discord.adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(config.discord, plan_names=[p.name for p in config.plans]))
+    if config.email.enabled:
+        from adapters.email.adapter import EmailAdapter
+
+        adapters.append(EmailAdapter(config.email))
     return adapters
 
 

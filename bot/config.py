@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.discord.settings import DiscordSettings
+from adapters.email.settings import TLS_FORMS, EmailSettings, MailingList, Tls
 from adapters.slack.settings import SlackSettings
 from adapters.web.settings import SECRET_VARIABLE as WEB_SECRET_VARIABLE
 from adapters.web.settings import WebSettings
@@ -40,6 +42,7 @@ class Config:
     slack: SlackSettings
     discord: DiscordSettings
     web: WebSettings = field(default_factory=WebSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
     story: StorySettings = field(default_factory=StorySettings)
 
     @property
@@ -56,6 +59,8 @@ class Config:
             self.slack.app_token,
             self.discord.token,
             self.web.secret,
+            self.email.smtp_password,
+            self.email.imap_password,
             self.story.api_key,
         )
         return tuple(v for v in values if v)
@@ -128,6 +133,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         slack=_slack(root.sub("slack"), env if secrets else None),
         discord=_discord(root.sub("discord"), env if secrets else None),
         web=_web(root.sub("web"), env if secrets else None),
+        email=_email(root.sub("email"), env if secrets else None),
         story=_story(root.sub("story"), env),
     )
 
@@ -410,3 +416,85 @@ def _web(web: _Reader, env: Mapping[str, str] | None) -> WebSettings:
             "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     return dataclasses.replace(settings, secret=secret)
+
+
+# A plain addr-spec (local@domain): enough to tell a typo from an address; the mail server judges the rest.
+_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# A list's name travels inside Message-IDs and after "/popup invite email:": one plain word.
+_LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+def _email(email: _Reader, env: Mapping[str, str] | None) -> EmailSettings:
+    enabled = email.get("enabled", bool, False)
+    defaults = EmailSettings()
+
+    def address(reader: _Reader, key: str, default: str, *, required: bool) -> str:
+        value = str(reader.get(key, str, default, required=required)).strip()
+        if not _ADDRESS.fullmatch(value):
+            raise reader.fail(key, f"{value!r} is not an e-mail address (name@example.org)")
+        return value
+
+    def port(key: str, default: int) -> int:
+        value = email.get(key, int, default)
+        if not 1 <= value <= 65535:
+            raise email.fail(key, f"{value} is not a TCP port")
+        return int(value)
+
+    def tls(key: str, default: Tls) -> Tls:
+        value = email.get(key, str, default)
+        for form in TLS_FORMS:
+            if value == form:
+                return form
+        raise email.fail(key, f'{value!r} must be "starttls", "tls" or "none"')
+
+    def host(key: str, default: str) -> str:
+        value = email.get(key, str, default).strip()
+        if not value or any(ch.isspace() or ch in "/:@" for ch in value.strip("[]")):
+            raise email.fail(key, f"{value!r} is not a host name or address")
+        return str(value)
+
+    folder = email.get("imap_folder", str, defaults.imap_folder)
+    if not folder.strip() or any(ch in folder for ch in '\r\n"'):
+        raise email.fail("imap_folder", f"{folder!r} is not a folder name")
+    lists: list[MailingList] = []
+    for index, table in enumerate(email.get("lists", list, [])):
+        where = f"lists[{index}]"
+        if not isinstance(table, dict):
+            raise email.fail(where, "expected an [[email.lists]] table")
+        entry = _Reader(email.source, table, email.key(where))
+        name = entry.get("name", str, required=True).strip()
+        if not _LIST_NAME.fullmatch(name):
+            raise entry.fail("name", f"{name!r} must be one word of letters, digits, - or _ (it is typed after "
+                                     "/popup invite email:)")
+        if name.lower() in {item.name.lower() for item in lists}:
+            raise entry.fail("name", f"{name!r} is used by two lists")
+        lists.append(MailingList(name=name, address=address(entry, "address", "", required=True)))
+    settings = EmailSettings(
+        enabled=enabled,
+        address=address(email, "address", defaults.address, required=enabled),
+        smtp_host=host("smtp_host", defaults.smtp_host),
+        smtp_port=port("smtp_port", defaults.smtp_port),
+        smtp_tls=tls("smtp_tls", defaults.smtp_tls),
+        imap_host=host("imap_host", defaults.imap_host),
+        imap_port=port("imap_port", defaults.imap_port),
+        imap_tls=tls("imap_tls", defaults.imap_tls),
+        imap_folder=folder,
+        lists=tuple(lists),
+    )
+    if enabled and not lists:
+        raise email.fail("lists", "[email] is enabled but no [[email.lists]] is configured")
+    if not enabled or env is None:
+        return settings
+    smtp_user = env.get("POPUP_SMTP_USER", "").strip()
+    smtp_password = env.get("POPUP_SMTP_PASSWORD", "")
+    if bool(smtp_user) != bool(smtp_password):
+        missing = "POPUP_SMTP_PASSWORD" if smtp_user else "POPUP_SMTP_USER"
+        raise ConfigError(f"{email.source}: [email]: POPUP_SMTP_USER and POPUP_SMTP_PASSWORD go together; {missing} "
+                          "is not set (set neither for a server that takes mail without logging in)")
+    return dataclasses.replace(
+        settings,
+        smtp_user=smtp_user,
+        smtp_password=smtp_password,
+        imap_user=_secret(env, "POPUP_IMAP_USER", email),
+        imap_password=_secret(env, "POPUP_IMAP_PASSWORD", email),
+    )

@@ -21,7 +21,9 @@ _REF_FORMS = (
     re.compile(r"(console):(\S+)"),
 )
 
-_PLATFORM_NAMES = {"slack": "Slack", "discord": "Discord", "console": "the console", "web": "the web"}
+_PLATFORM_NAMES = {
+    "slack": "Slack", "discord": "Discord", "console": "the console", "web": "the web", "email": "e-mail",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

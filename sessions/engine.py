@@ -26,7 +26,7 @@ from sessions.inbound import Inbound
 from sessions.ledger import Ledger, Outgoing
 from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
 from sessions.plans import Plan
-from sessions.ports import Backfills, ChatPort, NamesChannels
+from sessions.ports import Backfills, ChatPort, ConfiguredChannels, NamesChannels
 from sessions.pulse import pulse_digest
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
 from sessions.retention import DEFAULT_RETENTION, RetentionPolicy, prune
@@ -529,13 +529,20 @@ class Engine:
 
     async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
         self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
-        return await self.catch_up(session_id, channel)
+        # Under the session's lock: a prompt going out meanwhile either saw the channel or is posted
+        # by the time the catch-up looks; without it, a prompt half-way out would miss the channel.
+        async with self._lock(session_id):
+            return await self.catch_up(session_id, channel)
 
     def channel_left(self, session_id: int, channel: ChannelRef) -> None:
         self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
 
     def reaches(self, channel: ChannelRef) -> bool:
         return channel.platform in self._ports
+
+    def configured_channels(self, platform: str) -> tuple[str, ...]:
+        port = self._ports.get(platform)
+        return tuple(port.channel_names()) if isinstance(port, ConfiguredChannels) else ()
 
     async def channel_name(self, channel: ChannelRef) -> str | None:
         port = self._ports.get(channel.platform)

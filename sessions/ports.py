@@ -72,3 +72,12 @@ class NamesChannels(Protocol):
     async def channel_name(self, channel: ChannelRef) -> str | None:
         """The name people know the channel by ("#learning"); None when the platform cannot tell."""
         ...
+
+
+@runtime_checkable
+class ConfiguredChannels(Protocol):
+    """An adapter whose channels are a configured set, named in ``/popup invite`` (e-mail's lists)."""
+
+    def channel_names(self) -> Sequence[str]:
+        """The names the channels are invited by, as configured."""
+        ...

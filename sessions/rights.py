@@ -6,8 +6,9 @@
   cancel or advance it. The starter is matched by platform *and* user id: the same id on another
   platform is someone else.
 
-``join`` follows ``start``'s rule in the joining channel. ``leave`` is for organisers (or, without
-them, the session's starter and whoever joined the channel) and admins.
+``join`` follows ``start``'s rule in the joining channel, and ``invite`` (a mailing list into the
+session) ``next``'s. ``leave`` is for organisers (or, without them, the session's starter and
+whoever joined the channel) and admins.
 
 Every other word (``status``, ``plans``, ``forget``, ``link``, ``help``) is open to everyone.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from sessions.model import Member
 from sessions.records import SessionRecord
 
-GUARDED = frozenset({"start", "join", "stop", "cancel", "next", "leave"})
+GUARDED = frozenset({"start", "join", "stop", "cancel", "next", "leave", "invite"})
 
 ORGANISER_FORMS = (
     '"slack:U123" (a Slack user), "discord:123456" (a Discord user), '
@@ -38,6 +39,7 @@ _STARTER_ONLY = {
     "cancel": "cancel it",
     "next": "post its next prompt",
     "leave": "take this channel out of it",
+    "invite": "invite a mailing list to it",
 }
 
 

@@ -93,13 +93,21 @@ def _toml(root: Mapping[str, object]) -> str:
     lines: list[str] = []
     for key, value in root.items():
         if isinstance(value, Mapping):
-            lines += ["", f"[{key}]", *_pairs(value)]
+            nested = {k: v for k, v in value.items() if _is_tables(v)}
+            lines += ["", f"[{key}]", *_pairs({k: v for k, v in value.items() if k not in nested})]
+            for sub, tables in nested.items():  # e.g. [[email.lists]] under [email]
+                for table in tables:
+                    lines += [f"  {line}" for line in _array_table(f"{key}.{sub}", table) if line]
         elif isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, Mapping) for v in value):
             for table in value:
                 lines += _array_table(key, table)
         else:
             lines.insert(0, f"{key} = {_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _is_tables(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
 
 
 def _array_table(key: str, table: Mapping[str, object]) -> list[str]:

@@ -37,15 +37,17 @@ SIMPLE_COMMANDS: dict[str, str] = {
     "web": "A one-time sign-in link to the web dashboard (only you see it)",
     "help": "How Popup works",
 }
-# The order Discord shows the subcommands in (DESIGN 4.3, then the words for sessions across channels
-# and the web)
-ORDER = ("start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "help")
+# The order Discord shows the subcommands in (DESIGN 4.3, then the words for sessions across channels,
+# the web and e-mail)
+ORDER = (
+    "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "invite", "help",
+)
 
 Runner = Callable[[discord.Interaction, str, tuple[str, ...]], Awaitable[None]]
 
 
 def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group:
-    """``/popup start|stop|cancel|status|next|plans|forget|join|leave|link|web|help``; every
+    """``/popup start|stop|cancel|status|next|plans|forget|join|leave|link|web|invite|help``; every
     callback calls ``run``."""
     group = app_commands.Group(
         name="popup",
@@ -73,6 +75,7 @@ def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group
 
     group.add_command(_join(run))
     group.add_command(_link(run))
+    group.add_command(_invite(run))
     for name, description in SIMPLE_COMMANDS.items():
         group.add_command(_simple(name, description, run))
     # Discord lists subcommands in the order they were added: put them in ORDER.
@@ -100,6 +103,16 @@ def _link(run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
         await run(interaction, "link", (code.strip(),) if code and code.strip() else ())
 
     return app_commands.Command(name="link", description="Count you as one person across platforms", callback=link)
+
+
+def _invite(run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
+    @app_commands.describe(target="The mailing list to bring in, as email:NAME (a list in the bot's [[email.lists]])")
+    async def invite(interaction: discord.Interaction, target: str) -> None:
+        await run(interaction, "invite", (target.strip(),))
+
+    return app_commands.Command(
+        name="invite", description="Bring a mailing list into this channel's session", callback=invite
+    )
 
 
 def plan_autocomplete(plan_names: Sequence[str], current: str) -> list[app_commands.Choice[str]]:

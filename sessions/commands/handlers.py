@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sessions import compose, rights
 from sessions.channels import names_of, platform_label, where
+from sessions.commands.invite import invited_list
 from sessions.commands.parse import HELP, new_code, parse_code, parse_start, resolve_day
 from sessions.errors import CommandError, PermissionDenied, PlanError
 from sessions.model import ChannelRef, CommandInvoked, CommandReply
@@ -59,6 +60,11 @@ class SessionControl(Protocol):
         """The channel's display name ("#learning"), if its adapter can tell."""
         ...
 
+    def configured_channels(self, platform: str) -> tuple[str, ...]:
+        """The channels of ``platform`` an organiser names to invite them (e-mail's lists); empty when
+        its adapter has no such set or does not run."""
+        ...
+
 
 class CommandHandlers:
     def __init__(
@@ -89,6 +95,7 @@ class CommandHandlers:
             "leave": self._leave,
             "link": self._link,
             "web": self._web_sign_in,
+            "invite": self._invite,
         }
 
     async def handle(self, command: CommandInvoked) -> CommandReply:
@@ -301,18 +308,11 @@ class CommandHandlers:
             )
         if command.channel in session.channels:
             return CommandReply(text=f"This channel is already in session #{session.id} “{session.title}”.")
-        name = await self._control.channel_name(command.channel)
-        joined_by = f"{command.member.platform}:{command.member.user_id}"
-        holder = await self._store.attach_channel(session.id, command.channel, name=name, joined_by=joined_by)
-        if holder is not None:
-            other = await self._store.get_session(holder)
-            title = f" “{other.title}”" if other else ""
-            raise CommandError(
-                f"This channel is already in session #{holder}{title}, which is still running. "
-                "Leave it (/popup leave) or let it end first, then join."
-            )
-        _log.info("session %d: %s channel %s joined", session.id, command.channel.platform, command.channel.channel_id)
-        caught_up = await self._control.channel_joined(session.id, command.channel)
+        caught_up = await self._attach(
+            session, command.channel, command,
+            busy=lambda held: f"This channel is already in {held}, which is still running. "
+            "Leave it (/popup leave) or let it end first, then join.",
+        )
         home = names_of(await self._store.session_channels(session.id)).get(session.channel)
         then = "the opening and the prompts so far are posted here" if caught_up else (
             "what it has posted so far follows here as soon as this channel can be posted in"
@@ -321,6 +321,44 @@ class CommandHandlers:
             text=f"This channel joined session #{session.id} “{session.title}” (started in "
             f"{where(session.channel, home)}): {then}; later prompts and the recap come at their time."
         )
+
+    async def _invite(self, command: CommandInvoked) -> CommandReply:
+        session = await self._active(command)
+        self._require("invite", command, session)
+        if session.state not in (SessionState.SCHEDULED, SessionState.RUNNING):
+            raise CommandError("That session is ending: there is nothing left to invite a list to.")
+        channel = invited_list(command.args, self._control.configured_channels("email"))
+        name = channel.channel_id
+        if channel in session.channels:
+            return CommandReply(text=f"The list {name} is already in session #{session.id} “{session.title}”.")
+        caught_up = await self._attach(
+            session, channel, command,
+            busy=lambda held: f"The list {name} is already in {held}, which is still running.",
+        )
+        then = "it has the opening and the prompts so far" if caught_up else (
+            "the mail server did not take every mail yet, so the rest of the catching up follows as soon as it does"
+        )
+        return CommandReply(
+            text=f"Invited the list {name} to session #{session.id}: {then}, and gets the rest at their times and "
+            "the recap by mail.",
+            ephemeral=False,
+        )
+
+    async def _attach(
+        self, session: SessionRecord, channel: ChannelRef, command: CommandInvoked, *, busy: Callable[[str], str]
+    ) -> bool:
+        """Attach ``channel`` to ``session`` (brought in by the command's member) and post it what the
+        session has posted so far; True when it has all of it. ``busy`` words the refusal when another
+        running session holds the channel ("session #3 “Title”" goes in)."""
+        name = await self._control.channel_name(channel)
+        joined_by = f"{command.member.platform}:{command.member.user_id}"
+        holder = await self._store.attach_channel(session.id, channel, name=name, joined_by=joined_by)
+        if holder is not None:
+            other = await self._store.get_session(holder)
+            title = f" “{other.title}”" if other else ""
+            raise CommandError(busy(f"session #{holder}{title}"))
+        _log.info("session %d: %s channel %s joined", session.id, channel.platform, channel.channel_id)
+        return await self._control.channel_joined(session.id, channel)
 
     async def _leave(self, command: CommandInvoked) -> CommandReply:
         session = await self._active(command)

@@ -11,7 +11,9 @@ from datetime import date, timedelta
 
 from sessions.errors import CommandError
 
-COMMANDS = ("start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "help")
+COMMANDS = (
+    "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "invite", "help",
+)
 
 HELP = """\
 /popup start [PLAN] [today|tomorrow|YYYY-MM-DD] [anonymous] [circle:NAME] — open a popup learning session here
@@ -25,6 +27,7 @@ HELP = """\
 /popup leave — take this channel out of its session (replies already given stay)
 /popup link [CODE] — count you as one person across platforms: get a code here, type it on the other
 /popup web — a one-time sign-in link to the web dashboard (when the web side is on; only you see it)
+/popup invite email:NAME — a configured mailing list joins this session by mail
 /popup help — this list
 Members answer each prompt in its thread, whenever they like during the day."""
 

@@ -61,7 +61,8 @@ async def test_popup_group_is_synced_to_the_guild_with_every_subcommand(
     assert popup["name"] == "popup"
     subcommands = {o["name"]: o for o in popup["options"]}
     assert list(subcommands) == [
-        "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "help"
+        "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "invite",
+        "help",
     ]
     (join_code,) = subcommands["join"]["options"]
     assert join_code["name"] == "code"
@@ -69,6 +70,8 @@ async def test_popup_group_is_synced_to_the_guild_with_every_subcommand(
     (link_code,) = subcommands["link"]["options"]
     assert link_code["name"] == "code"
     assert not link_code.get("required")
+    (invite_target,) = subcommands["invite"]["options"]
+    assert (invite_target["name"], invite_target["type"], invite_target["required"]) == ("target", 3, True)
     start_options = {o["name"]: o for o in subcommands["start"]["options"]}
     assert start_options["plan"]["autocomplete"] is True
     assert start_options["plan"]["type"] == 3
@@ -94,6 +97,16 @@ async def test_start_is_deferred_privately_then_answered_with_member_and_options
     (answer,) = interaction.followups
     assert answer["content"] == "ok start"
     assert answer["flags"] & EPHEMERAL
+
+
+async def test_invite_passes_the_typed_target_to_the_engine_as_its_one_word(
+    fake: FakeDiscord, adapter: DiscordAdapter, handler: RecordingHandler
+) -> None:
+    interaction = await fake.invoke(fake.olga, "invite", {"target": " email:learning "})
+    await eventually(lambda: len(interaction.followups) == 1, what="the answer")
+    (command,) = handler.commands
+    assert (command.name, command.args, command.channel) == ("invite", ("email:learning",), channel(fake))
+    assert interaction.followups[0]["content"] == "ok invite"
 
 
 async def test_manage_server_members_are_admins_and_empty_options_are_left_out(

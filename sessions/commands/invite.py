@@ -1,0 +1,31 @@
+"""``/popup invite email:NAME``: which configured mailing list the organiser names.
+
+Attaching it and catching it up is ``/popup join``'s own path (``CommandHandlers._attach``); this
+module only reads the word and checks it against the lists the e-mail adapter was configured with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sessions.errors import CommandError
+from sessions.model import ChannelRef
+
+USAGE = "Usage: /popup invite email:NAME (a list named in the bot's [[email.lists]])"
+PLATFORM = "email"
+
+
+def invited_list(args: Sequence[str], configured: Sequence[str]) -> ChannelRef:
+    """``email:NAME`` as the list's channel, named as configured (list names match in any case, so
+    ``email:Learning`` and ``email:learning`` are one channel)."""
+    if len(args) != 1:
+        raise CommandError(USAGE)
+    platform, _, name = args[0].partition(":")
+    if platform.lower() != PLATFORM or not name:
+        raise CommandError(f"I can invite mailing lists: {USAGE}")
+    if not configured:
+        raise CommandError("Popup has no mailing lists here: [email] is off, or has no [[email.lists]].")
+    match = next((known for known in configured if known.lower() == name.lower()), None)
+    if match is None:
+        raise CommandError(f"There is no {PLATFORM} channel {name!r} (configured: {', '.join(configured)}).")
+    return ChannelRef(platform=PLATFORM, channel_id=match)
