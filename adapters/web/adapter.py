@@ -98,7 +98,7 @@ class WebAdapter:
             self._runner = None
 
     async def _load_plans(self) -> None:
-        from adapters.web.dashboard import plan_from_json
+        from adapters.web.dashboard_plans import plan_from_json
 
         for stored in await self.ctx.store.web_plans():
             if stored.name in self.ctx.plans.configured:

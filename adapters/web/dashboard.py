@@ -1,5 +1,5 @@
 """The organiser's dashboard: sign in with a one-time link, follow a session live, move it on,
-make plans, and edit and publish the day's article.
+make plans (:mod:`adapters.web.dashboard_plans`), and edit and publish the day's article.
 
 Rights are the chat's own (:mod:`sessions.rights`): the dashboard shows only the sessions its
 organiser may stop, and "next", "stop" and "cancel" go to the engine as the ``/popup`` command
@@ -11,24 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
 
 from aiohttp import web
 
 from adapters.web.auth import Organiser, token_hash
 from adapters.web.context import WebContext, page_channel
+from adapters.web.dashboard_plans import PlanRoutes
 from adapters.web.live import encode
 from adapters.web.render import markdown_html, render
 from adapters.web.server import ORGANISER_COOKIE, csrf_of, form_text, notice, set_cookie
 from sessions import rights
-from sessions.errors import PlanError
 from sessions.model import CommandInvoked, Member
-from sessions.plans import Plan, PromptSpec, TimeSpec, parse_time, validate_plan
 from sessions.records import SessionRecord, SessionState
-from sessions.web import StoredPlan, author_key
+from sessions.web import author_key
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +37,7 @@ _LIVE_EVERY = 1.0  # seconds between the live view's looks at the database
 class DashboardRoutes:
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
+        self._plans = PlanRoutes(ctx, self._organiser)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -52,9 +50,9 @@ class DashboardRoutes:
             web.post("/dash/s/{id:\\d+}/act", self.act),
             web.get("/dash/s/{id:\\d+}/article", self.article),
             web.post("/dash/s/{id:\\d+}/article", self.article_save),
-            web.get("/dash/plans/new", self.plan_form),
-            web.get("/dash/plans/{name}", self.plan_form),
-            web.post("/dash/plans", self.plan_save),
+            web.get("/dash/plans/new", self._plans.plan_form),
+            web.get("/dash/plans/{name}", self._plans.plan_form),
+            web.post("/dash/plans", self._plans.plan_save),
         ]
 
     # -- signing in --------------------------------------------------------------------------
@@ -260,170 +258,3 @@ class DashboardRoutes:
         sink = io.StringIO()
         await export(self._ctx.store, session, "md", sink)
         return sink.getvalue()
-
-    # -- plans -----------------------------------------------------------------------------------
-
-    async def plan_form(self, request: web.Request) -> web.Response:
-        ctx = self._ctx
-        member = self._organiser(request)
-        name = request.match_info.get("name")
-        plan = ctx.plans.get(name) if name else None
-        if name and plan is None:
-            raise web.HTTPNotFound(text="No such plan.")
-        stored = {p.name: p for p in await ctx.store.web_plans()}
-        editable = plan is None or (plan.name in stored and self._may_edit(member, stored[plan.name]))
-        return self._plan_page(
-            request,
-            member,
-            plan_fields(plan) if plan else {},
-            editable=editable,
-            configured=plan is not None and plan.name in ctx.plans.configured,
-            problem="",
-        )
-
-    def _plan_page(
-        self,
-        request: web.Request,
-        member: Member,
-        fields: dict[str, str],
-        *,
-        editable: bool,
-        configured: bool,
-        problem: str,
-        status: int = 200,
-    ) -> web.Response:
-        html = render(
-            "plan_edit.html.j2",
-            member=member,
-            fields=fields,
-            editable=editable and rights.may_run(member, "start", None, self._ctx.engine.organisers),
-            configured=configured,
-            problem=problem,
-            csrf=csrf_of(request),
-            feed_url="/feed.xml",
-        )
-        return web.Response(text=html, content_type="text/html", status=status)
-
-    def _may_edit(self, member: Member, stored: StoredPlan) -> bool:
-        organisers = self._ctx.engine.organisers
-        if member.is_admin or stored.created_by == author_key(member):
-            return True
-        return bool(organisers) and any(o.matches(member) for o in organisers)
-
-    async def plan_save(self, request: web.Request) -> web.Response:
-        ctx = self._ctx
-        member = self._organiser(request)
-        if not rights.may_run(member, "start", None, ctx.engine.organisers):
-            raise web.HTTPForbidden(text="Only the organisers can make plans.")
-        form = await request.post()
-        fields = {key: form_text(form, key) for key in ("name", "title", "intro", "recap_at", "prompts", "anonymous")}
-        name = fields["name"].strip()
-        if name in ctx.plans.configured:
-            return self._plan_page(
-                request,
-                member,
-                fields,
-                editable=True,
-                configured=False,
-                status=400,
-                problem=f"{name!r} is a plan of the config file; choose another name.",
-            )
-        stored = {p.name: p for p in await ctx.store.web_plans()}
-        if name in stored and not self._may_edit(member, stored[name]):
-            return self._plan_page(
-                request,
-                member,
-                fields,
-                editable=True,
-                configured=False,
-                status=403,
-                problem=f"The plan {name!r} is someone else's; choose another name.",
-            )
-        try:
-            plan = plan_from_fields(fields)
-        except PlanError as exc:
-            return self._plan_page(
-                request, member, fields, editable=True, configured=False, status=400, problem=str(exc)
-            )
-        record = StoredPlan(name=plan.name, plan=plan_json(plan), created_by=author_key(member), updated_at=ctx.now())
-        await ctx.store.save_web_plan(record)
-        ctx.plans.put(plan)
-        _log.info("web: plan %r saved by %s user %s", plan.name, member.platform, member.user_id)
-        raise web.HTTPSeeOther("/dash")
-
-
-# -- plans as the dashboard edits them and the database keeps them ------------------------------------
-
-
-def plan_fields(plan: Plan) -> dict[str, str]:
-    return {
-        "name": plan.name,
-        "title": plan.title,
-        "intro": plan.intro,
-        "recap_at": str(plan.recap_at),
-        "prompts": "\n".join(f"{p.at} {p.text}" for p in plan.prompts),
-        "anonymous": "yes" if plan.anonymous else "",
-    }
-
-
-def plan_from_fields(fields: dict[str, str]) -> Plan:
-    """A plan from the dashboard's form; :class:`PlanError` names what is wrong."""
-    name = fields.get("name", "").strip()
-    if not name or any(ch.isspace() for ch in name) or len(name) > 40:
-        raise PlanError("The name must be one word of at most 40 characters (it is typed after /popup start).")
-    prompts = []
-    for number, line in enumerate(_lines(fields.get("prompts", "")), start=1):
-        at, _, text = line.partition(" ")
-        prompts.append(PromptSpec(at=_time(at, f"prompt line {number}"), text=text.strip() or _missing(number)))
-    plan = Plan(
-        name=name,
-        title=fields.get("title", "").strip() or name,
-        intro=fields.get("intro", "").replace("\r\n", "\n").strip(),
-        recap_at=_time(fields.get("recap_at", "").strip(), "recap time"),
-        prompts=tuple(prompts),
-        anonymous=fields.get("anonymous") == "yes",
-    )
-    validate_plan(plan)
-    return plan
-
-
-def _lines(text: str) -> Iterable[str]:
-    return (line.strip() for line in text.splitlines() if line.strip())
-
-
-def _missing(number: int) -> str:
-    raise PlanError(f"Prompt line {number} has a time but no text: write it as “09:00 What did you learn?”.")
-
-
-def _time(value: str, what: str) -> TimeSpec:
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise PlanError(f"The {what}: {exc}.") from None
-
-
-def plan_json(plan: Plan) -> str:
-    return json.dumps(
-        {
-            "title": plan.title,
-            "intro": plan.intro,
-            "recap_at": str(plan.recap_at),
-            "prompts": [{"at": str(p.at), "text": p.text} for p in plan.prompts],
-            "anonymous": plan.anonymous,
-        },
-        ensure_ascii=False,
-    )
-
-
-def plan_from_json(name: str, text: str) -> Plan:
-    data = json.loads(text)
-    plan = Plan(
-        name=name,
-        title=str(data["title"]),
-        intro=str(data["intro"]),
-        recap_at=parse_time(data["recap_at"]),
-        prompts=tuple(PromptSpec(at=parse_time(p["at"]), text=str(p["text"])) for p in data["prompts"]),
-        anonymous=bool(data.get("anonymous", False)),
-    )
-    validate_plan(plan)
-    return plan

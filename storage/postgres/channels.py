@@ -1,14 +1,37 @@
-"""Sessions across channels and platforms, on PostgreSQL: per-channel figures and linked identities
+"""Sessions across channels and platforms, on PostgreSQL: which session holds a channel (and the
+channel locks racing processes take), per-channel figures and linked identities
 (migration 0003, as the SQLite store's 0005). The store calls these with its pool or a connection
 in its transaction; every value travels as a parameter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sessions.model import ChannelRef
-from sessions.records import ChannelFigures, LinkedVoices, SessionChannel
+from sessions.records import ACTIVE_STATES, ChannelFigures, LinkedVoices, SessionChannel
+
+_ACTIVE = [s.value for s in ACTIVE_STATES]
+
+
+async def lock_channels(conn: Any, channels: Sequence[ChannelRef]) -> None:
+    """Take the channels' transaction-scoped locks, in one order for every process (no deadlock)."""
+    keys = sorted({f"popup:channel:{c.platform}:{c.channel_id}" for c in channels})
+    for key in keys:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
+
+async def active_session_id(db: Any, channel: ChannelRef) -> int | None:
+    """``db``: a connection or the pool (both answer fetchval)."""
+    found = await db.fetchval(
+        "SELECT s.id FROM session_channels AS c JOIN sessions AS s ON s.id = c.session_id "
+        "WHERE c.platform = $1 AND c.channel_id = $2 AND s.state = ANY($3::text[]) ORDER BY s.id DESC LIMIT 1",
+        channel.platform,
+        channel.channel_id,
+        _ACTIVE,
+    )
+    return None if found is None else int(found)
 
 
 def as_session_channel(row: Any) -> SessionChannel:

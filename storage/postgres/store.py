@@ -1,4 +1,8 @@
-"""The store on PostgreSQL, through asyncpg: sessions, prompts, the outbound ledger and replies.
+"""The store on PostgreSQL, through asyncpg: connecting and migrating, sessions and prompts,
+housekeeping and the recap; the session's channels (:mod:`storage.postgres.channel_store`), the
+outbound ledger (:mod:`storage.postgres.ledger`), leases (:mod:`storage.postgres.leases`), replies
+(:mod:`storage.postgres.replies`) and the web side's store (:mod:`storage.postgres.web_store`) come
+in mixins.
 
 Inbound writes go through :class:`storage.postgres.writer.Writer` (group commit, one transaction at
 a time cluster-wide); control-plane writes are single statements (compare-and-set, the ledger's
@@ -9,60 +13,38 @@ pool. Any number of processes may share the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from sessions.cluster import Lease
 from sessions.errors import StorageError
-from sessions.model import ChannelRef, MessageRef, Posted
+from sessions.model import ChannelRef
 from sessions.records import (
-    ACTIVE_STATES,
-    ChannelFigures,
-    LinkedVoices,
-    NewReply,
     NewSession,
     Participation,
-    PostRecord,
     PromptRecord,
     PromptState,
     RankedRow,
-    ReplyRecord,
-    SessionChannel,
     SessionRecord,
     SessionState,
-    SessionStats,
-    ThreadTarget,
     TimeBin,
 )
 from sessions.store import Pruned, PruneHorizon, StorageFigures
-from storage.postgres import channels as channel_sql
-from storage.postgres import housekeeping, inbound
-from storage.postgres.migrate import INBOUND_LOCK, SchemaVersions, migrate, refuse_newer, schema_versions
-from storage.postgres.recap_queries import STANDING, PostgresRecapQueries
-from storage.postgres.rows import (
-    POST_COLUMNS,
-    PROMPT_COLUMNS,
-    REPLY_COLUMNS,
-    SESSION_COLUMNS_OF_S,
-    THREAD_TARGET_QUERY,
-    as_post,
-    as_prompt,
-    as_reply,
-    as_session,
-    as_thread_target,
-    dt,
-    ts,
-)
+from storage.postgres import housekeeping
+from storage.postgres.channel_store import ChannelStoreMethods
+from storage.postgres.channels import active_session_id, lock_channels
+from storage.postgres.leases import LeaseMethods
+from storage.postgres.ledger import LedgerMethods
+from storage.postgres.migrate import SchemaVersions, migrate, refuse_newer, schema_versions
+from storage.postgres.recap_queries import PostgresRecapQueries
+from storage.postgres.replies import ReplyMethods
+from storage.postgres.rows import PROMPT_COLUMNS, SESSION_COLUMNS_OF_S, as_prompt, as_session, ts
 from storage.postgres.web_store import WebStoreMethods
 from storage.postgres.writer import Writer
 
 _log = logging.getLogger(__name__)
-
-_FETCH_BATCH = 2000
-_ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
 async def connect_pool(url: str, *, max_size: int = 8) -> Any:
@@ -75,11 +57,12 @@ async def connect_pool(url: str, *, max_size: int = 8) -> Any:
         raise StorageError(f"storage.url {url!r}: cannot connect: {exc}") from exc
 
 
-class PostgresStore(WebStoreMethods):
+class PostgresStore(ChannelStoreMethods, LedgerMethods, LeaseMethods, ReplyMethods, WebStoreMethods):
     """:class:`sessions.store.Store` and :class:`sessions.store.RecapQueries` on a PostgreSQL
     database. Open with :meth:`open`.
 
-    The web side's store (:class:`sessions.web.WebStore`) comes from :mod:`storage.postgres.web_store`.
+    The session's channels, the ledger, leases, replies and the web side's store
+    (:class:`sessions.web.WebStore`) come from the mixins named in this module's docstring.
     """
 
     def __init__(self, pool: Any, url: str) -> None:
@@ -129,8 +112,8 @@ class PostgresStore(WebStoreMethods):
     async def create_session(self, new: NewSession) -> SessionRecord | None:
         async with self._pool.acquire() as conn, conn.transaction():
             # Two racing starts (or a start and a join) in one channel, from any processes, take turns.
-            await _lock_channels(conn, (new.channel, *new.more_channels))
-            if await _active_session_id(conn, new.channel) is not None:
+            await lock_channels(conn, (new.channel, *new.more_channels))
+            if await active_session_id(conn, new.channel) is not None:
                 return None
             session_id = await conn.fetchval(
                 "INSERT INTO sessions (plan_name, title, intro, timezone, state, anonymous, started_by, "
@@ -150,7 +133,7 @@ class PostgresStore(WebStoreMethods):
             )
             position = 0
             for channel in (new.channel, *new.more_channels):
-                if position and await _active_session_id(conn, channel) is not None:
+                if position and await active_session_id(conn, channel) is not None:
                     continue  # a circle's channel busy with another session is left out
                 await conn.execute(
                     "INSERT INTO session_channels (session_id, position, platform, channel_id, name) "
@@ -176,7 +159,7 @@ class PostgresStore(WebStoreMethods):
         return rows[0] if rows else None
 
     async def active_session(self, channel: ChannelRef) -> SessionRecord | None:
-        session_id = await _active_session_id(self._pool, channel)
+        session_id = await active_session_id(self._pool, channel)
         return None if session_id is None else await self.get_session(session_id)
 
     async def latest_session(self, channel: ChannelRef) -> SessionRecord | None:
@@ -253,248 +236,10 @@ class PostgresStore(WebStoreMethods):
         )
         return moved is not None
 
-    # -- the session's channels ----------------------------------------------------------------
-
     async def session_by_join_code(self, code: str) -> SessionRecord | None:
         open_states = [SessionState.SCHEDULED.value, SessionState.RUNNING.value]
         rows = await self._sessions_where("s.join_code = $1 AND s.state = ANY($2::text[])", (code, open_states))
         return rows[0] if rows else None
-
-    async def attach_channel(
-        self, session_id: int, channel: ChannelRef, *, name: str | None = None, joined_by: str | None = None
-    ) -> int | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await _lock_channels(conn, (channel,))
-            holder = await _active_session_id(conn, channel)
-            if holder is not None:
-                return None if holder == session_id else holder
-            # The session's row lock keeps two joins of different channels from taking one position.
-            await conn.execute("SELECT id FROM sessions WHERE id = $1 FOR UPDATE", session_id)
-            await conn.execute(
-                "INSERT INTO session_channels (session_id, position, platform, channel_id, name, joined_by) "
-                "VALUES ($1, (SELECT coalesce(max(position), -1) + 1 FROM session_channels WHERE session_id = $1), "
-                "$2, $3, $4, $5) ON CONFLICT (session_id, platform, channel_id) "
-                "DO UPDATE SET name = excluded.name, joined_by = excluded.joined_by",
-                session_id,
-                channel.platform,
-                channel.channel_id,
-                name,
-                joined_by,
-            )
-        return None
-
-    async def detach_channel(self, session_id: int, channel: ChannelRef) -> bool:
-        gone = await self._pool.fetch(
-            "DELETE FROM session_channels WHERE session_id = $1 AND platform = $2 AND channel_id = $3 "
-            "RETURNING position",
-            session_id,
-            channel.platform,
-            channel.channel_id,
-        )
-        return len(gone) == 1
-
-    async def session_channels(self, session_id: int) -> list[SessionChannel]:
-        rows = await self._pool.fetch(
-            "SELECT platform, channel_id, name, joined_by FROM session_channels WHERE session_id = $1 "
-            "ORDER BY position",
-            session_id,
-        )
-        return [channel_sql.as_session_channel(row) for row in rows]
-
-    async def channel_figures(self, session_id: int) -> list[ChannelFigures]:
-        return await channel_sql.channel_figures(self._pool, session_id)
-
-    # -- identities linked across platforms ------------------------------------------------------
-
-    async def add_link_code(self, code: str, platform: str, user_id: str, *, at: datetime) -> None:
-        await self._pool.execute(
-            "INSERT INTO link_codes (code, platform, user_id, created_at) VALUES ($1, $2, $3, $4)",
-            code,
-            platform,
-            user_id,
-            ts(at),
-        )
-
-    async def redeem_link_code(
-        self, code: str, platform: str, user_id: str, *, at: datetime, not_before: datetime
-    ) -> tuple[str, str] | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await channel_sql.redeem_link_code(
-                conn, code, platform, user_id, at=ts(at), not_before=ts(not_before)
-            )
-
-    async def linked_voices(self, session_id: int) -> list[LinkedVoices]:
-        return await channel_sql.linked_voices(self._pool, session_id)
-
-    # -- the outbound ledger -----------------------------------------------------------------
-
-    async def claim_post(
-        self, session_id: int, key: str, channel: ChannelRef, *, prompt_id: int | None = None
-    ) -> PostRecord:
-        # One statement: creates the intent, or (the no-op update) hands back the one there is.
-        row = await self._pool.fetchrow(
-            "INSERT INTO posts (session_id, prompt_id, key, platform, channel_id) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (session_id, key, platform, channel_id) DO UPDATE SET attempts = posts.attempts "
-            f"RETURNING {POST_COLUMNS}",
-            session_id,
-            prompt_id,
-            key,
-            channel.platform,
-            channel.channel_id,
-        )
-        return as_post(row)
-
-    async def note_attempt(self, post_id: int) -> None:
-        await self._pool.execute("UPDATE posts SET attempts = attempts + 1 WHERE id = $1", post_id)
-
-    async def record_posted(self, post_id: int, posted: Posted, *, at: datetime) -> None:
-        thread = posted.thread
-        await self._pool.execute(
-            "UPDATE posts SET message_id = $1, thread_id = $2, thread_channel_id = $3, posted_at = $4 WHERE id = $5",
-            posted.message.message_id,
-            thread.thread_id if thread else None,
-            thread.channel.channel_id if thread else None,
-            ts(at),
-            post_id,
-        )
-
-    async def posts(self, session_id: int) -> list[PostRecord]:
-        rows = await self._pool.fetch(f"SELECT {POST_COLUMNS} FROM posts WHERE session_id = $1 ORDER BY id", session_id)
-        return [as_post(row) for row in rows]
-
-    async def thread_target(self, platform: str, thread_id: str) -> ThreadTarget | None:
-        row = await self._pool.fetchrow(THREAD_TARGET_QUERY, platform, thread_id)
-        return None if row is None else as_thread_target(row)
-
-    # -- leases (sessions.cluster.SessionLeases): one process at a time runs a session's step --
-
-    async def take_lease(self, session_id: int, holder: str, seconds: float) -> Lease:
-        # One statement, by the database's clock: takes a free or run-out lease, renews our own,
-        # and otherwise (the conditional update does nothing) returns no row.
-        row = await self._pool.fetchrow(
-            "INSERT INTO session_leases AS l (session_id, holder, expires_at) "
-            "VALUES ($1, $2, extract(epoch FROM clock_timestamp()) + $3) "
-            "ON CONFLICT (session_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-            "WHERE l.holder = excluded.holder OR l.expires_at <= extract(epoch FROM clock_timestamp()) "
-            "RETURNING expires_at",
-            session_id,
-            holder,
-            float(seconds),
-        )
-        if row is not None:
-            return Lease(held=True, until=dt(row["expires_at"]))
-        until = await self._pool.fetchval("SELECT expires_at FROM session_leases WHERE session_id = $1", session_id)
-        # Gone meanwhile (given back): free now, the caller tries again at once.
-        return Lease(held=False, until=dt(until) if until is not None else datetime.now(UTC))
-
-    async def release_lease(self, session_id: int, holder: str) -> None:
-        await self._pool.execute("DELETE FROM session_leases WHERE session_id = $1 AND holder = $2", session_id, holder)
-
-    # -- replies -----------------------------------------------------------------------------
-
-    async def add_reply(self, reply: NewReply) -> None:
-        await self._writer.write(*inbound.reply_posted(reply))
-
-    async def edit_reply(
-        self,
-        message: MessageRef,
-        text: str,
-        *,
-        at: datetime,
-        keep_if_unknown: bool = False,
-        delivery_id: str | None = None,
-    ) -> None:
-        await self._writer.write(
-            *inbound.reply_edited(message, text, at=at, keep_if_unknown=keep_if_unknown, delivery_id=delivery_id)
-        )
-
-    async def delete_reply(self, message: MessageRef, *, at: datetime, delivery_id: str | None = None) -> None:
-        await self._writer.write(*inbound.reply_deleted(message, at=at, delivery_id=delivery_id))
-
-    async def set_reaction(
-        self,
-        message: MessageRef,
-        user_id: str,
-        emoji: str,
-        *,
-        added: bool,
-        at: datetime,
-        delivery_id: str | None = None,
-    ) -> None:
-        await self._writer.write(
-            *inbound.reaction_changed(message, user_id, emoji, added=added, at=at, delivery_id=delivery_id)
-        )
-
-    async def forget_author(self, session_id: int, platform: str, author_id: str) -> int:
-        mine = (
-            "SELECT platform, channel_id, message_id FROM replies "
-            "WHERE session_id = $1 AND platform = $2 AND author_id = $3"
-        )
-        session_messages = "SELECT platform, channel_id, message_id FROM replies WHERE session_id = $1"
-        # A reply sent just before the "forget" must not land after it: let this process's queued
-        # inbound writes commit first. Then the inbound lock keeps every process's out meanwhile.
-        await self._writer.write()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", INBOUND_LOCK)
-            for table in ("reply_edits", "reactions", "deletions"):
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE (platform, channel_id, message_id) IN ({mine})",
-                    session_id,
-                    platform,
-                    author_id,
-                )
-            # Their reactions on other people's replies go too; the triggers keep counts right.
-            await conn.execute(
-                "UPDATE reactions SET present = 0 WHERE platform = $2 AND user_id = $3 "
-                f"AND (platform, channel_id, message_id) IN ({session_messages})",
-                session_id,
-                platform,
-                author_id,
-            )
-            await conn.execute(
-                "DELETE FROM reactions WHERE platform = $2 AND user_id = $3 "
-                f"AND (platform, channel_id, message_id) IN ({session_messages})",
-                session_id,
-                platform,
-                author_id,
-            )
-            removed = await conn.fetch(
-                "DELETE FROM replies WHERE session_id = $1 AND platform = $2 AND author_id = $3 RETURNING id",
-                session_id,
-                platform,
-                author_id,
-            )
-        return len(removed)
-
-    async def session_stats(self, session_id: int) -> SessionStats:
-        # From the tallies: `/popup status` reads a row per prompt and minute and one per person.
-        per_prompt = await self._pool.fetch(
-            "SELECT prompt_id, sum(replies)::bigint AS replies, sum(reactions)::bigint AS reactions "
-            "FROM tally_by_minute WHERE session_id = $1 GROUP BY prompt_id",
-            session_id,
-        )
-        people = await self._pool.fetchval("SELECT count(*) FROM tally_by_author WHERE session_id = $1", session_id)
-        counts: dict[int, int] = {row["prompt_id"]: row["replies"] for row in per_prompt}
-        return SessionStats(
-            replies=sum(counts.values()),
-            participants=int(people),
-            replies_per_prompt=counts,
-            reactions=sum(row["reactions"] for row in per_prompt),
-        )
-
-    async def iter_replies(self, session_id: int, *, prompt_id: int | None = None) -> AsyncIterator[ReplyRecord]:
-        prompt_ids: Iterable[int] = [p.id for p in await self.prompts(session_id)] if prompt_id is None else [prompt_id]
-        for pid in prompt_ids:
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-                cursor = await conn.cursor(
-                    f"SELECT {REPLY_COLUMNS} FROM replies WHERE session_id = $1 AND prompt_id = $2 "
-                    f"AND {STANDING} ORDER BY created_at, id",
-                    session_id,
-                    pid,
-                )
-                while rows := await cursor.fetch(_FETCH_BATCH):
-                    for row in rows:
-                        yield as_reply(row)
 
     # -- housekeeping (policy: sessions.retention; SQL: storage.postgres.housekeeping) ------------
 
@@ -520,22 +265,3 @@ class PostgresStore(WebStoreMethods):
         self, session_id: int, prompt_id: int, *, best: int | None = None
     ) -> AsyncGenerator[list[RankedRow], None]:
         return self._recap.ranked_rows(session_id, prompt_id, best=best)
-
-
-async def _lock_channels(conn: Any, channels: Sequence[ChannelRef]) -> None:
-    """Take the channels' transaction-scoped locks, in one order for every process (no deadlock)."""
-    keys = sorted({f"popup:channel:{c.platform}:{c.channel_id}" for c in channels})
-    for key in keys:
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-
-
-async def _active_session_id(db: Any, channel: ChannelRef) -> int | None:
-    """``db``: a connection or the pool (both answer fetchval)."""
-    found = await db.fetchval(
-        "SELECT s.id FROM session_channels AS c JOIN sessions AS s ON s.id = c.session_id "
-        "WHERE c.platform = $1 AND c.channel_id = $2 AND s.state = ANY($3::text[]) ORDER BY s.id DESC LIMIT 1",
-        channel.platform,
-        channel.channel_id,
-        _ACTIVE,
-    )
-    return None if found is None else int(found)

@@ -1,5 +1,6 @@
-"""Sessions across channels and platforms, on SQLite: per-channel figures and linked identities
-(migration 0005). The store calls these with its connections; every value travels as a parameter.
+"""Sessions across channels and platforms, on SQLite: which session holds a channel, per-channel
+figures and linked identities (migration 0005). The store calls these with its connections; every
+value travels as a parameter.
 """
 
 from __future__ import annotations
@@ -9,8 +10,20 @@ import sqlite3
 import aiosqlite
 
 from sessions.model import ChannelRef
-from sessions.records import ChannelFigures, LinkedVoices, SessionChannel
+from sessions.records import ACTIVE_STATES, ChannelFigures, LinkedVoices, SessionChannel
 from storage.sqlite.connections import fetch_all
+
+
+async def active_session_id(db: aiosqlite.Connection, channel: ChannelRef) -> int | None:
+    """The running or scheduled session that holds ``channel``, if any."""
+    marks = ", ".join("?" for _ in ACTIVE_STATES)
+    rows = await db.execute_fetchall(
+        "SELECT s.id AS id FROM session_channels AS c JOIN sessions AS s ON s.id = c.session_id "
+        f"WHERE c.platform = ? AND c.channel_id = ? AND s.state IN ({marks}) ORDER BY s.id DESC LIMIT 1",
+        (channel.platform, channel.channel_id, *(s.value for s in ACTIVE_STATES)),
+    )
+    row = next(iter(rows), None)
+    return None if row is None else int(row["id"])
 
 
 def as_session_channel(row: sqlite3.Row) -> SessionChannel:
