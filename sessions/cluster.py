@@ -17,12 +17,18 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from sessions.records import ACTIVE_STATES, SessionRecord
+from sessions.store import Store
+from sessions.wakeups import Clock, WakeupScheduler
 
 _log = logging.getLogger(__name__)
+
+_LEASE_RETRY_MARGIN = timedelta(seconds=0.5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,3 +109,48 @@ class Cluster:
             if not lease.held:
                 _log.error("session %d: lost the lease to another process mid-step", session_id)
                 return
+
+
+class Turns:
+    """The engine's side of a :class:`Cluster` (or of none): whether a session's step runs here now."""
+
+    def __init__(self, cluster: Cluster | None, *, wakeups: WakeupScheduler, clock: Clock) -> None:
+        self.cluster = cluster  # None: this process is the only one on its database
+        self._wakeups = wakeups
+        self._clock = clock
+
+    @contextlib.asynccontextmanager
+    async def __call__(
+        self, session_id: int, job_id: str | None = None, wake: Callable[..., Awaitable[Any]] | None = None, *args: Any
+    ) -> AsyncIterator[bool]:
+        """Whether this process runs the session's step now: always alone; in a cluster, while it
+        holds the session's lease. Every step that posts runs in a turn, so that it posts once
+        cluster-wide. Otherwise ``wake`` is woken again when the holder's lease runs out."""
+        if self.cluster is None:
+            yield True
+            return
+        async with self.cluster.turn(session_id) as lease:
+            if not lease.held and job_id is not None and wake is not None:
+                # Never "now": this very wake-up may be job_id, and the scheduler skips a job whose
+                # last run has not returned yet.
+                again = max(lease.until, self._clock() + _LEASE_RETRY_MARGIN)
+                self._wakeups.at(job_id, again, wake, *args)
+            yield lease.held
+
+
+async def watch_for_sessions(
+    cluster: Cluster, store: Store, known: set[int], found: Callable[[SessionRecord], None]
+) -> None:
+    """Wake for the sessions other processes start, as for those found at start-up: ``found`` is
+    called once for each active session not in ``known``."""
+    while True:
+        await asyncio.sleep(cluster.watch_seconds)
+        try:
+            sessions = await store.list_sessions(ACTIVE_STATES)
+        except Exception as exc:  # the database may be back at the next look
+            _log.warning("looking for sessions started elsewhere failed: %r", exc)
+            continue
+        for session in sessions:
+            if session.id not in known:
+                known.add(session.id)
+                found(session)

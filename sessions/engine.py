@@ -5,6 +5,9 @@ scheduler only wakes the engine, which re-reads the rows and moves states throug
 :mod:`sessions.states`, by compare-and-set, so a wake-up that fires twice, or after a restart, does
 nothing the second time. Posts go out through the ledger (:mod:`sessions.ledger`), replies come in
 through :mod:`sessions.inbound`, and ``/popup`` is answered by :mod:`sessions.commands.handlers`.
+Each step reaches every channel through :mod:`sessions.fanout` (which also catches up a channel that
+fell behind or joined late); the pulse is :class:`sessions.pulse.PulseStep`; whose turn a step is,
+with several processes on one database, is :mod:`sessions.cluster`'s.
 """
 
 from __future__ import annotations
@@ -14,20 +17,21 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sessions import compose
-from sessions.cluster import Cluster
+from sessions.cluster import Cluster, Turns, watch_for_sessions
 from sessions.commands.handlers import CommandHandlers
-from sessions.errors import ChannelBusy
+from sessions.fanout import ChannelFanOut
+from sessions.fanout import RecapBuilder as RecapBuilder
 from sessions.inbound import Inbound
-from sessions.ledger import Ledger, Outgoing
-from sessions.model import ChannelRef, CommandInvoked, CommandReply, Message, MessageEvent, ThreadRef
+from sessions.ledger import Ledger
+from sessions.model import ChannelRef, CommandInvoked, CommandReply, MessageEvent
 from sessions.plans import Plan
-from sessions.ports import Backfills, ChatPort, ConfiguredChannels, NamesChannels
-from sessions.pulse import pulse_digest
+from sessions.ports import ChatPort, ConfiguredChannels, NamesChannels
+from sessions.pulse import PulseStep
 from sessions.records import ACTIVE_STATES, PromptRecord, PromptState, SessionRecord, SessionState
 from sessions.retention import DEFAULT_RETENTION, RetentionPolicy, prune
 from sessions.settings import EngineSettings as EngineSettings
@@ -42,12 +46,6 @@ if TYPE_CHECKING:
     from sessions.recap import Recap
 
 _log = logging.getLogger(__name__)
-
-_LEASE_RETRY_MARGIN = timedelta(seconds=0.5)
-
-RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
-
-_GONE = (SessionState.CANCELLED, SessionState.FAILED)  # sessions whose channels get nothing more
 
 
 async def build_recap(store: Store, session: SessionRecord) -> Recap:
@@ -82,7 +80,6 @@ class Engine:
         self._ports = dict(ports)
         self._settings = settings
         self._clock = clock
-        self._build_recap = recap
         self._wakeups = wakeups
         self._retention = retention
         self._web = web
@@ -94,11 +91,18 @@ class Engine:
         self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: set[asyncio.Task[None]] = set()
         self._commands_running: set[asyncio.Task[CommandReply]] = set()
-        self._recaps: dict[int, Message] = {}  # the recap as posted, for channels that get it late
-        self._told: set[tuple[int, ChannelRef]] = set()  # outage notices already given
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
         self._inbound = Inbound(store=store, threads=self._threads)
+        self._turn = Turns(cluster, wakeups=wakeups, clock=clock)
+        self._fanout = ChannelFanOut(
+            store=store, ledger=self._ledger, settings=settings, wakeups=wakeups, clock=clock,
+            turns=self._turn, lock=self._lock, recap=recap, channel_name=self.channel_name,
+        )
+        self._pulse = PulseStep(
+            store=store, ledger=self._ledger, settings=settings, clock=clock, lock=self._lock,
+            turns=self._turn, fanout=self._fanout, retry_later=self._retry_later,
+        )
         # A mapping is taken as it is, so plans added later (made on the web) can be started too.
         book = plans if isinstance(plans, Mapping) else {plan.name: plan for plan in plans}
         self._commands = CommandHandlers(store=store, plans=book, settings=settings, clock=clock, control=self, web=web)
@@ -128,21 +132,11 @@ class Engine:
         self._wakeups.at("prune", now + self._retention.first_after, self._prune)
         if self._cluster is not None:
             known = {session.id for session in sessions}
-            self._watching = asyncio.create_task(self._watch(self._cluster, known), name="popup-cluster-watch")
+            watch = watch_for_sessions(self._cluster, self._store, known, self._resume_now)
+            self._watching = asyncio.create_task(watch, name="popup-cluster-watch")
 
-    async def _watch(self, cluster: Cluster, known: set[int]) -> None:
-        """Wake for the sessions other processes start, as for those found at start-up."""
-        while True:
-            await asyncio.sleep(cluster.watch_seconds)
-            try:
-                sessions = await self._store.list_sessions(ACTIVE_STATES)
-            except Exception as exc:  # the database may be back at the next look
-                _log.warning("looking for sessions started elsewhere failed: %r", exc)
-                continue
-            for session in sessions:
-                if session.id not in known:
-                    known.add(session.id)
-                    self._wakeups.at(f"resume:{session.id}", self._clock(), self._resume, session)
+    def _resume_now(self, session: SessionRecord) -> None:
+        self._wakeups.at(f"resume:{session.id}", self._clock(), self._resume, session)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop waking; work under way (a post, a close) gets ``grace`` seconds, then is cancelled.
@@ -189,7 +183,7 @@ class Engine:
             await self.open_session(session.id)
             return
         # Replies posted while we were away first, so that a recap due now tells of them too.
-        await self._backfill(session)
+        await self._inbound.backfill(session, self._ports)
         if session.state is SessionState.CLOSING:
             await self.close_session(session.id)
             return
@@ -203,7 +197,7 @@ class Engine:
         prompts = await self._store.prompts(session.id)
         async with self._turn(session.id) as mine:
             if mine:
-                await self._fan_out(session, await self._issued(session, prompts))
+                await self._fanout.fan_out(session, await self._fanout.issued(session, prompts))
         # What fell due while we were down, in timetable order, before anything new.
         due = [p for p in prompts if p.state in (PromptState.PENDING, PromptState.POSTING) and p.due_at <= now]
         for prompt in due:
@@ -219,46 +213,13 @@ class Engine:
         finally:
             self._wakeups.at("prune", self._clock() + self._retention.every, self._prune)
 
-    async def _backfill(self, session: SessionRecord) -> None:
-        if not any(isinstance(port, Backfills) for port in self._ports.values()):
-            return  # no platform here can tell what was missed: no need to read the session's posts
-        by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)
-        for post in await self._store.posts(session.id):
-            if post.thread is not None:
-                by_platform[post.channel.platform].append(post.thread)
-        for platform, threads in by_platform.items():
-            port = self._ports.get(platform)
-            if isinstance(port, Backfills):
-                try:
-                    await port.backfill(threads)
-                except Exception:  # a platform hiccup must not stop the session from going on
-                    _log.exception("session %d: back-filling %s threads failed", session.id, platform)
-
     def _schedule(self, session: SessionRecord, prompts: Iterable[PromptRecord]) -> None:
         for prompt in prompts:
             if prompt.state in (PromptState.PENDING, PromptState.POSTING):
                 self._wakeups.at(f"prompt:{prompt.id}", prompt.due_at, self.post_prompt, session.id, prompt.id)
         if session.pulse_at is not None:
-            self._wakeups.at(f"pulse:{session.id}", session.pulse_at, self.post_pulse, session.id)
+            self._wakeups.at(f"pulse:{session.id}", session.pulse_at, self._pulse.post_pulse, session.id)
         self._wakeups.at(f"recap:{session.id}", session.recap_at, self.close_session, session.id)
-
-    @contextlib.asynccontextmanager
-    async def _turn(
-        self, session_id: int, job_id: str | None = None, wake: Callable[..., Awaitable[Any]] | None = None, *args: Any
-    ) -> AsyncIterator[bool]:
-        """Whether this process runs the session's step now: always alone; in a cluster, while it
-        holds the session's lease. Every step that posts runs in a turn, so that it posts once
-        cluster-wide. Otherwise ``wake`` is woken again when the holder's lease runs out."""
-        if self._cluster is None:
-            yield True
-            return
-        async with self._cluster.turn(session_id) as lease:
-            if not lease.held and job_id is not None and wake is not None:
-                # Never "now": this very wake-up may be job_id, and the scheduler skips a job whose
-                # last run has not returned yet.
-                again = max(lease.until, self._clock() + _LEASE_RETRY_MARGIN)
-                self._wakeups.at(job_id, again, wake, *args)
-            yield lease.held
 
     def _retry_later(self, job_id: str, attempt: int, wake: Callable[..., Awaitable[None]], *args: Any) -> None:
         delays = self._settings.retry_delays
@@ -281,7 +242,7 @@ class Engine:
             if session is None or session.state is not SessionState.SCHEDULED:
                 return
             prompts = await self._store.prompts(session_id)
-            if await self._fan_out(session, self._opening(session, prompts)):
+            if await self._fanout.fan_out(session, self._fanout.opening(session, prompts)):
                 await move_session(self._store, session_id, session.state, SessionEvent.OPENING_POSTED)
                 self._schedule(session, prompts)
                 return
@@ -323,7 +284,7 @@ class Engine:
         elif prompt.state is not PromptState.POSTING:
             return True  # already posted (a duplicate wake-up) or no longer wanted
         prompts = await self._store.prompts(session.id)
-        if not await self._fan_out(session, await self._issued(session, prompts, upto=prompt)):
+        if not await self._fanout.fan_out(session, await self._fanout.issued(session, prompts, upto=prompt)):
             return False
         await move_prompt(self._store, prompt.id, PromptState.POSTING, PromptEvent.POSTED, at=self._clock())
         return True
@@ -367,27 +328,7 @@ class Engine:
     # -- a channel added by the engine itself (the web page) ---------------------------------------
 
     async def attach_channel(self, session_id: int, channel: ChannelRef) -> bool:
-        """Make ``channel`` one of an active session's channels and catch it up, as ``/popup join``
-        does (the store's :meth:`~sessions.store.Store.attach_channel`, then :meth:`channel_joined`).
-
-        True when the channel has everything the session has posted so far (or the session has
-        ended: nothing to add); False when the catch-up goes on later. Raises :class:`ChannelBusy`
-        when another running session holds the channel.
-        """
-        session = await self._store.get_session(session_id)
-        if session is None or session.state.is_terminal:
-            return True
-        if channel not in session.channels:
-            name = await self.channel_name(channel)
-            holder = await self._store.attach_channel(session_id, channel, name=name)
-            if holder is not None:
-                raise ChannelBusy(
-                    f"{channel.platform} channel {channel.channel_id} is already in session #{holder}, "
-                    f"which is still running: it cannot join session #{session_id}"
-                )
-        if session.state is SessionState.SCHEDULED:
-            return True  # open_session posts the opening in every channel, this one included
-        return await self.channel_joined(session_id, channel)
+        return await self._fanout.attach_channel(session_id, channel)
 
     async def _attach_web(self, session_id: int) -> None:
         if self._web is not None:
@@ -417,125 +358,19 @@ class Engine:
             # A restart between posting the recap and recording the close: the channels that
             # have not got it yet catch up on their own.
             for channel in behind:
-                self._catch_up_later(session.id, channel, 0)
+                self._fanout.catch_up_later(session.id, channel, 0)
             return True
-        recap = await self._recap_message(session)
+        recap = await self._fanout.recap_message(session)
         prompts = await self._store.prompts(session.id)
-        return await self._fan_out(session, await self._issued(session, prompts, recap=recap))
+        return await self._fanout.fan_out(session, await self._fanout.issued(session, prompts, recap=recap))
 
-    async def _recap_message(self, session: SessionRecord) -> Message:
-        message = self._recaps.get(session.id)
-        if message is not None:
-            return message
-        recap = await self._build_recap(self._store, session)
-        message = recap.message
-        if recap.attachments:
-            message = Message(
-                title=message.title,
-                body=message.body,
-                sections=message.sections,
-                attachments=message.attachments + recap.attachments,
-            )
-        self._recaps[session.id] = message
-        return message
-
-    # -- every channel gets the whole day ---------------------------------------------------------
-
-    def _opening(self, session: SessionRecord, prompts: Sequence[PromptRecord]) -> list[Outgoing]:
-        return [Outgoing(key="opening", content=compose.opening(session, prompts))]
-
-    async def _issued(
-        self,
-        session: SessionRecord,
-        prompts: Sequence[PromptRecord],
-        *,
-        upto: PromptRecord | None = None,
-        recap: Message | None = None,
-    ) -> list[Outgoing]:
-        """What every channel of the session should have, in order: the opening, each prompt under
-        way or out (up to ``upto``, which is going out now), and the ``recap`` when it is."""
-        outbox = self._opening(session, prompts)
-        for prompt in prompts:
-            if upto is not None and prompt.position > upto.position:
-                break
-            if prompt.id == (upto.id if upto else None) or prompt.state in (PromptState.POSTING, PromptState.POSTED):
-                outbox.append(
-                    Outgoing(
-                        key=f"prompt:{prompt.position}",
-                        content=compose.prompt(session, prompt, len(prompts)),
-                        prompt_id=prompt.id,
-                        thread=True,
-                    )
-                )
-        if recap is not None:
-            outbox.append(Outgoing(key="recap", content=recap))
-        return outbox
-
-    async def _fan_out(self, session: SessionRecord, outbox: Sequence[Outgoing]) -> bool:
-        """Every channel brought up to the end of ``outbox`` at once. True when at least one channel
-        has all of it: the step is done, and a channel that could not take it catches up on its own
-        (the organiser is told once). False when no channel could: the whole step is tried again."""
-        delivery = await self._ledger.fan_out(session, outbox)
-        if not delivery.complete:
-            return False
-        for channel in delivery.behind:
-            self._catch_up_later(session.id, channel, 0)
-            await self._tell_outage(session, channel, delivery.complete)
-        return True
-
-    def _catch_up_later(self, session_id: int, channel: ChannelRef, attempt: int) -> None:
-        delays = self._settings.retry_delays
-        when = self._clock() + timedelta(seconds=delays[min(attempt, len(delays) - 1)])
-        job = f"catchup:{session_id}:{channel.platform}:{channel.channel_id}"
-        self._wakeups.at(job, when, self.catch_up, session_id, channel, attempt + 1)
-
-    async def catch_up(self, session_id: int, channel: ChannelRef, attempt: int = 0) -> bool:
-        """Post in ``channel`` what the session has posted elsewhere and it lacks, in order; True
-        when it has everything. Tried again later while it cannot (up to the configured attempts)."""
-        job = f"catchup:{session_id}:{channel.platform}:{channel.channel_id}"
-        async with self._turn(session_id, job, self.catch_up, session_id, channel, attempt) as mine:
-            if not mine:
-                return False
-            session = await self._store.get_session(session_id)
-            if session is None or channel not in session.channels or session.state in _GONE:
-                return True
-            prompts = await self._store.prompts(session_id)
-            recap = await self._recap_message(session) if session.state is SessionState.CLOSED else None
-            delivery = await self._ledger.fan_out(session, await self._issued(session, prompts, recap=recap), [channel])
-            if not delivery.behind:
-                return True
-        if attempt < self._settings.catch_up_attempts:
-            self._catch_up_later(session_id, channel, attempt)
-        else:
-            _log.warning(
-                "session %d: giving up on %s channel %s for now (tried %d times); it is tried again with the next post",
-                session_id, channel.platform, channel.channel_id, attempt,
-            )
-        return False
-
-    async def _tell_outage(self, session: SessionRecord, channel: ChannelRef, healthy: Sequence[ChannelRef]) -> None:
-        """Tell the organiser once (in the session's first channel, or the first that works) that
-        ``channel`` cannot be posted in; the ledger keeps it to one notice per channel and session."""
-        if (session.id, channel) in self._told:
-            return
-        self._told.add((session.id, channel))
-        target = session.channel if session.channel in healthy else healthy[0]
-        names = {c.channel: c.name for c in await self._store.session_channels(session.id)}
-        notice = Outgoing(
-            key=f"notice:outage:{channel.platform}:{channel.channel_id}",
-            content=compose.outage(session, channel, names.get(channel)),
-        )
-        await self._ledger.fan_out(session, [notice], [target])
+    # -- the session's channels (sessions/fanout.py does the posting) ------------------------------
 
     async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
-        self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
-        # Under the session's lock: a prompt going out meanwhile either saw the channel or is posted
-        # by the time the catch-up looks; without it, a prompt half-way out would miss the channel.
-        async with self._lock(session_id):
-            return await self.catch_up(session_id, channel)
+        return await self._fanout.channel_joined(session_id, channel)
 
     def channel_left(self, session_id: int, channel: ChannelRef) -> None:
-        self._wakeups.cancel(f"catchup:{session_id}:{channel.platform}:{channel.channel_id}")
+        self._fanout.channel_left(session_id, channel)
 
     def reaches(self, channel: ChannelRef) -> bool:
         return channel.platform in self._ports
@@ -553,27 +388,6 @@ class Engine:
         except Exception:  # a name is a nicety: never let it stop a join
             _log.warning("no name for %s channel %s", channel.platform, channel.channel_id, exc_info=True)
             return None
-
-    # -- the mid-day pulse --------------------------------------------------------------------------
-
-    async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
-        """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
-        wake = (f"pulse:{session_id}", self.post_pulse, session_id, attempt)
-        async with self._lock(session_id), self._turn(session_id, *wake) as mine:
-            session = await self._store.get_session(session_id) if mine else None
-            if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
-                return
-            if await self._ledger.posted_in(session, "pulse"):
-                return  # out already (a restart, a duplicate wake-up)
-            if self._clock() - session.pulse_at > self._settings.late_grace:
-                _log.info("session %d: the pulse fell due while the bot was away; skipped", session_id)
-                return
-            prompts = await self._store.prompts(session_id)
-            digest = await pulse_digest(self._store, session)
-            outbox = [*await self._issued(session, prompts), Outgoing(key="pulse", content=digest)]
-            if await self._fan_out(session, outbox) or attempt + 1 >= len(self._settings.retry_delays):
-                return
-        self._retry_later(f"pulse:{session_id}", attempt, self.post_pulse, session_id, attempt + 1)
 
     async def _drop_pending(self, session_id: int) -> None:
         """Prompts not yet due when a session ends early will not be posted."""

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+
 from sessions.model import MessageEvent, ReactionChanged, ReplyDeleted, ReplyEdited, ReplyPosted, ThreadRef
-from sessions.records import NewReply, SessionState, ThreadTarget
+from sessions.ports import Backfills, ChatPort
+from sessions.records import NewReply, SessionRecord, SessionState, ThreadTarget
 from sessions.store import Store
 from sessions.threads import ThreadIndex
+
+_log = logging.getLogger(__name__)
 
 # Replies in the threads of a session that ended without a recap are not kept.
 _IGNORED_SESSION_STATES = (SessionState.CANCELLED, SessionState.FAILED)
@@ -15,6 +22,23 @@ class Inbound:
     def __init__(self, *, store: Store, threads: ThreadIndex) -> None:
         self._store = store
         self._threads = threads
+
+    async def backfill(self, session: SessionRecord, ports: Mapping[str, ChatPort]) -> None:
+        """Ask each platform that can tell (:class:`~sessions.ports.Backfills`) for what was said in
+        the session's threads while the bot was away; it comes in through :meth:`on_event`."""
+        if not any(isinstance(port, Backfills) for port in ports.values()):
+            return  # no platform here can tell what was missed: no need to read the session's posts
+        by_platform: defaultdict[str, list[ThreadRef]] = defaultdict(list)
+        for post in await self._store.posts(session.id):
+            if post.thread is not None:
+                by_platform[post.channel.platform].append(post.thread)
+        for platform, threads in by_platform.items():
+            port = ports.get(platform)
+            if isinstance(port, Backfills):
+                try:
+                    await port.backfill(threads)
+                except Exception:  # a platform hiccup must not stop the session from going on
+                    _log.exception("session %d: back-filling %s threads failed", session.id, platform)
 
     async def on_event(self, event: MessageEvent) -> None:
         """Store ``event``; returns once it is durable, or known to be none of ours."""

@@ -1,17 +1,24 @@
 """The mid-day pulse: each channel hears how the day goes everywhere, and a few voices from the
-*other* channels (the plan's ``pulse_at``)."""
+*other* channels (the plan's ``pulse_at``): what it says (:func:`pulse_digest`) and the step of the
+day that posts it (:class:`PulseStep`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import aclosing
 
 from sessions import compose
 from sessions.channels import channel_homes, home_of, names_of, where
+from sessions.cluster import Turns
+from sessions.fanout import ChannelFanOut
+from sessions.ledger import Ledger, Outgoing
 from sessions.model import ChannelRef, Message, Quote
-from sessions.records import PromptState, RankedRow, SessionRecord
+from sessions.records import PromptState, RankedRow, SessionRecord, SessionState
+from sessions.settings import EngineSettings
 from sessions.store import Store, recap_queries
+from sessions.wakeups import Clock
 
 _log = logging.getLogger(__name__)
 
@@ -66,3 +73,48 @@ async def pulse_digest(store: Store, session: SessionRecord) -> Callable[[Channe
 def _short(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= _QUOTE_CHARS else flat[: _QUOTE_CHARS - 1].rstrip() + "…"
+
+
+class PulseStep:
+    """The pulse as one of the day's steps: in the session's lock and turn, posted once, retried on
+    the configured delays like the engine's other steps (``retry_later`` is the engine's)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ledger: Ledger,
+        settings: EngineSettings,
+        clock: Clock,
+        lock: Callable[[int], asyncio.Lock],
+        turns: Turns,
+        fanout: ChannelFanOut,
+        retry_later: Callable[..., None],
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._settings = settings
+        self._clock = clock
+        self._lock = lock
+        self._turn = turns
+        self._fanout = fanout
+        self._retry_later = retry_later  # (job_id, attempt, wake, *args)
+
+    async def post_pulse(self, session_id: int, attempt: int = 0) -> None:
+        """Each channel gets a digest of the day so far (the plan's ``pulse_at``), once."""
+        wake = (f"pulse:{session_id}", self.post_pulse, session_id, attempt)
+        async with self._lock(session_id), self._turn(session_id, *wake) as mine:
+            session = await self._store.get_session(session_id) if mine else None
+            if session is None or session.state is not SessionState.RUNNING or session.pulse_at is None:
+                return
+            if await self._ledger.posted_in(session, "pulse"):
+                return  # out already (a restart, a duplicate wake-up)
+            if self._clock() - session.pulse_at > self._settings.late_grace:
+                _log.info("session %d: the pulse fell due while the bot was away; skipped", session_id)
+                return
+            prompts = await self._store.prompts(session_id)
+            digest = await pulse_digest(self._store, session)
+            outbox = [*await self._fanout.issued(session, prompts), Outgoing(key="pulse", content=digest)]
+            if await self._fanout.fan_out(session, outbox) or attempt + 1 >= len(self._settings.retry_delays):
+                return
+        self._retry_later(f"pulse:{session_id}", attempt, self.post_pulse, session_id, attempt + 1)

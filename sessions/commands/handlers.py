@@ -2,6 +2,7 @@
 
 The handlers read and create sessions through the store; moving a session along (opening,
 closing, cancelling, posting a prompt now) is the engine's, reached through :class:`SessionControl`.
+The words that change a session's channels (join, invite, leave) are :mod:`sessions.commands.channels`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sessions import compose, rights
 from sessions.channels import names_of, platform_label, where
-from sessions.commands.invite import invited_list
+from sessions.commands.channels import ChannelWords
+from sessions.commands.control import SessionControl as SessionControl
 from sessions.commands.parse import HELP, new_code, parse_code, parse_start, resolve_day
 from sessions.errors import CommandError, PermissionDenied, PlanError
 from sessions.model import ChannelRef, CommandInvoked, CommandReply
@@ -30,40 +31,6 @@ _log = logging.getLogger(__name__)
 Handler = Callable[[CommandInvoked], Awaitable[CommandReply]]
 
 LINK_CODE_LIFETIME = timedelta(minutes=15)
-
-
-class SessionControl(Protocol):
-    """The session life cycle as commands drive it (the engine implements it)."""
-
-    async def open_session(self, session_id: int) -> None: ...
-
-    async def close_session(self, session_id: int) -> None: ...
-
-    async def cancel_session(self, session: SessionRecord) -> bool:
-        """End without a recap; False when the session had already ended."""
-        ...
-
-    async def post_prompt_now(self, session_id: int, prompt_id: int) -> None: ...
-
-    async def channel_joined(self, session_id: int, channel: ChannelRef) -> bool:
-        """Post what the session has posted so far in a channel that just joined; False when the
-        channel could not take it yet (it is tried again later)."""
-        ...
-
-    def channel_left(self, session_id: int, channel: ChannelRef) -> None: ...
-
-    def reaches(self, channel: ChannelRef) -> bool:
-        """Whether an adapter for the channel's platform is running."""
-        ...
-
-    async def channel_name(self, channel: ChannelRef) -> str | None:
-        """The channel's display name ("#learning"), if its adapter can tell."""
-        ...
-
-    def configured_channels(self, platform: str) -> tuple[str, ...]:
-        """The channels of ``platform`` an organiser names to invite them (e-mail's lists); empty when
-        its adapter has no such set or does not run."""
-        ...
 
 
 class CommandHandlers:
@@ -83,6 +50,9 @@ class CommandHandlers:
         self._clock = clock
         self._control = control
         self._web = web
+        channels = ChannelWords(
+            store=store, settings=settings, control=control, require=self._require, active=self._active
+        )
         self._handlers: dict[str, Handler] = {
             "start": self._start,
             "stop": self._stop,
@@ -91,11 +61,11 @@ class CommandHandlers:
             "next": self._next,
             "plans": self._plans_list,
             "forget": self._forget,
-            "join": self._join,
-            "leave": self._leave,
+            "join": channels.join,
+            "leave": channels.leave,
             "link": self._link,
             "web": self._web_sign_in,
-            "invite": self._invite,
+            "invite": channels.invite,
         }
 
     async def handle(self, command: CommandInvoked) -> CommandReply:
@@ -294,92 +264,6 @@ class CommandHandlers:
         return CommandReply(
             text=f"Removed your {removed} repl{'ies' if removed != 1 else 'y'} from session #{session.id}."
             f"{already} Exports and artifacts made from now on leave them out."
-        )
-
-    # -- sessions across channels ----------------------------------------------------------------
-
-    async def _join(self, command: CommandInvoked) -> CommandReply:
-        code = parse_code(command.args, "Usage: /popup join CODE (the code is in the answer to /popup start).")
-        self._require("join", command, None)
-        session = await self._store.session_by_join_code(code)
-        if session is None:
-            raise CommandError(
-                "That join code belongs to no running session: it is mistyped, or its session has ended."
-            )
-        if command.channel in session.channels:
-            return CommandReply(text=f"This channel is already in session #{session.id} “{session.title}”.")
-        caught_up = await self._attach(
-            session, command.channel, command,
-            busy=lambda held: f"This channel is already in {held}, which is still running. "
-            "Leave it (/popup leave) or let it end first, then join.",
-        )
-        home = names_of(await self._store.session_channels(session.id)).get(session.channel)
-        then = "the opening and the prompts so far are posted here" if caught_up else (
-            "what it has posted so far follows here as soon as this channel can be posted in"
-        )
-        return CommandReply(
-            text=f"This channel joined session #{session.id} “{session.title}” (started in "
-            f"{where(session.channel, home)}): {then}; later prompts and the recap come at their time."
-        )
-
-    async def _invite(self, command: CommandInvoked) -> CommandReply:
-        session = await self._active(command)
-        self._require("invite", command, session)
-        if session.state not in (SessionState.SCHEDULED, SessionState.RUNNING):
-            raise CommandError("That session is ending: there is nothing left to invite a list to.")
-        channel = invited_list(command.args, self._control.configured_channels("email"))
-        name = channel.channel_id
-        if channel in session.channels:
-            return CommandReply(text=f"The list {name} is already in session #{session.id} “{session.title}”.")
-        caught_up = await self._attach(
-            session, channel, command,
-            busy=lambda held: f"The list {name} is already in {held}, which is still running.",
-        )
-        then = "it has the opening and the prompts so far" if caught_up else (
-            "the mail server did not take every mail yet, so the rest of the catching up follows as soon as it does"
-        )
-        return CommandReply(
-            text=f"Invited the list {name} to session #{session.id}: {then}, and gets the rest at their times and "
-            "the recap by mail.",
-            ephemeral=False,
-        )
-
-    async def _attach(
-        self, session: SessionRecord, channel: ChannelRef, command: CommandInvoked, *, busy: Callable[[str], str]
-    ) -> bool:
-        """Attach ``channel`` to ``session`` (brought in by the command's member) and post it what the
-        session has posted so far; True when it has all of it. ``busy`` words the refusal when another
-        running session holds the channel ("session #3 “Title”" goes in)."""
-        name = await self._control.channel_name(channel)
-        joined_by = f"{command.member.platform}:{command.member.user_id}"
-        holder = await self._store.attach_channel(session.id, channel, name=name, joined_by=joined_by)
-        if holder is not None:
-            other = await self._store.get_session(holder)
-            title = f" “{other.title}”" if other else ""
-            raise CommandError(busy(f"session #{holder}{title}"))
-        _log.info("session %d: %s channel %s joined", session.id, channel.platform, channel.channel_id)
-        return await self._control.channel_joined(session.id, channel)
-
-    async def _leave(self, command: CommandInvoked) -> CommandReply:
-        session = await self._active(command)
-        if command.channel == session.channel:
-            raise CommandError(
-                "The session started in this channel, so it cannot leave: /popup stop closes the session "
-                "with its recap, /popup cancel ends it without."
-            )
-        joined = next((c for c in await self._store.session_channels(session.id) if c.channel == command.channel), None)
-        joined_by = joined.joined_by if joined else None
-        if not rights.may_leave(command.member, session, joined_by, self._settings.organisers):
-            raise PermissionDenied(
-                "Only the session's organisers, its starter, whoever brought this channel in, or an admin can "
-                "take this channel out of it."
-            )
-        if not await self._store.detach_channel(session.id, command.channel):
-            raise CommandError("This channel is no longer in that session.")
-        self._control.channel_left(session.id, command.channel)
-        return CommandReply(
-            text=f"This channel left session #{session.id} “{session.title}”. Replies already given here stay in "
-            "it; nothing more of it is posted here."
         )
 
     async def _link(self, command: CommandInvoked) -> CommandReply:

@@ -1,6 +1,6 @@
 """``/popup invite email:NAME``: which configured mailing list the organiser names.
 
-Attaching it and catching it up is ``/popup join``'s own path (``CommandHandlers._attach``); this
+Attaching it and catching it up is ``/popup join``'s own path (``ChannelWords._attach``); this
 module only reads the word and checks it against the lists the e-mail adapter was configured with.
 """
 
