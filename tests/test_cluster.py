@@ -16,7 +16,7 @@ from sessions.plans import Plan
 from sessions.records import PromptState, SessionState
 from sessions.wakeups import Wakeups, utc_now
 from storage.postgres import PostgresStore
-from tests.store_contract.test_store_contract import new_session
+from tests.store_contract.records import new_session
 from tests.support import RecordingPort, eventually, member, offset_plan
 
 

@@ -9,55 +9,15 @@ import contextlib
 import os
 import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sessions.errors import StorageError
-from sessions.model import ChannelRef, MessageRef
-from sessions.records import NewPrompt, NewReply, NewSession, PromptState
+from sessions.model import ChannelRef
+from sessions.records import PromptState
 from storage.sqlite import SqliteStore
-
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-CHANNEL = ChannelRef(platform="slack", channel_id="C1")
-
-
-def new_session(channel: ChannelRef = CHANNEL, prompts: int = 2) -> NewSession:
-    return NewSession(
-        plan_name="p",
-        title="Title",
-        intro="Intro",
-        timezone="UTC",
-        channel=channel,
-        anonymous=False,
-        started_by="U1",
-        started_at=T0,
-        recap_at=T0 + timedelta(hours=8),
-        prompts=tuple(NewPrompt(text=f"q{i}", due_at=T0 + timedelta(hours=i)) for i in range(prompts)),
-    )
-
-
-def reply(session_id: int, prompt_id: int, message_id: str, text: str = "hi", author: str = "U2") -> NewReply:
-    return NewReply(
-        session_id=session_id,
-        prompt_id=prompt_id,
-        platform="slack",
-        channel_id="C1",
-        message_id=message_id,
-        author_id=author,
-        author_name=author.lower(),
-        text=text,
-        created_at=T0 + timedelta(minutes=1),
-    )
-
-
-def ref(message_id: str) -> MessageRef:
-    return MessageRef(channel=CHANNEL, message_id=message_id)
-
-
-async def texts(store: SqliteStore, session_id: int) -> list[str]:
-    return [r.text async for r in store.iter_replies(session_id)]
+from tests.store_contract.records import T0, new_session, reply, texts
 
 
 async def test_file_is_private_and_pragmas_are_set(tmp_path: Path) -> None:

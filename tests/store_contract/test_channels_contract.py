@@ -11,7 +11,7 @@ from datetime import timedelta
 from sessions.model import ChannelRef, MessageRef, Posted, ThreadRef
 from sessions.records import ChannelFigures, LinkedVoices, NewReply, SessionChannel, SessionState
 from tests.store_contract.conftest import AnyStore, Backend
-from tests.store_contract.test_store_contract import T0, new_session
+from tests.store_contract.records import T0, new_session
 
 SLACK = ChannelRef(platform="slack", channel_id="CLEARN")
 DISCORD = ChannelRef(platform="discord", channel_id="987")
