@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 
+from sessions.errors import NotStored
 from sessions.model import MessageEvent, ReactionChanged, ReplyDeleted, ReplyEdited, ReplyPosted, ThreadRef
 from sessions.ports import Backfills, ChatPort
 from sessions.records import NewReply, SessionRecord, SessionState, ThreadTarget
@@ -47,7 +48,7 @@ class Inbound:
             case ReplyPosted():
                 if event.author.is_bot:
                     return
-                target = await self._target(event.thread)
+                target = await self._target(event.thread, event.delivery_id or event.message.message_id)
                 if target is None:
                     return
                 await store.add_reply(
@@ -65,7 +66,8 @@ class Inbound:
                     )
                 )
             case ReplyEdited():
-                in_prompt_thread = event.thread is not None and await self._target(event.thread) is not None
+                key = event.delivery_id or event.message.message_id
+                in_prompt_thread = event.thread is not None and await self._target(event.thread, key) is not None
                 await store.edit_reply(
                     event.message,
                     event.text,
@@ -85,8 +87,17 @@ class Inbound:
                     delivery_id=event.delivery_id,
                 )
 
-    async def _target(self, thread: ThreadRef) -> ThreadTarget | None:
+    async def _target(self, thread: ThreadRef, key: str) -> ThreadTarget | None:
         target = await self._threads.find(thread)
+        if target is None and await self._store.thread_post_under_way(thread.channel.platform):
+            # Perhaps a thread another process has just opened and not yet recorded: taking the
+            # event as none of ours would lose it, so have the platform (or adapter) hand it over again.
+            _log.info(
+                "%s thread %s unknown while a prompt post is under way: not stored yet",
+                thread.channel.platform,
+                thread.thread_id,
+            )
+            raise NotStored(key)
         if target is None or target.session_state in _IGNORED_SESSION_STATES:
             return None
         return target

@@ -172,6 +172,11 @@ class Store(Protocol):
         """The prompt whose thread is ``(platform, thread_id)``."""
         ...
 
+    async def thread_post_under_way(self, platform: str) -> bool:
+        """Whether a prompt's post on ``platform``, in a session still going, has been attempted but
+        its platform id is not recorded yet: a thread being opened somewhere in the cluster."""
+        ...
+
     # -- replies: every write is idempotent and order-independent, and durable on return -------
     async def add_reply(self, reply: NewReply) -> None:
         """Store a reply; a redelivery of the same message is a no-op."""

@@ -12,7 +12,14 @@ from typing import Any
 
 from sessions.model import ChannelRef, Posted
 from sessions.records import PostRecord, ThreadTarget
-from storage.postgres.rows import POST_COLUMNS, THREAD_TARGET_QUERY, as_post, as_thread_target, ts
+from storage.postgres.rows import (
+    POST_COLUMNS,
+    THREAD_POST_UNDER_WAY_QUERY,
+    THREAD_TARGET_QUERY,
+    as_post,
+    as_thread_target,
+    ts,
+)
 
 
 class LedgerMethods:
@@ -57,3 +64,7 @@ class LedgerMethods:
     async def thread_target(self, platform: str, thread_id: str) -> ThreadTarget | None:
         row = await self._pool.fetchrow(THREAD_TARGET_QUERY, platform, thread_id)
         return None if row is None else as_thread_target(row)
+
+    async def thread_post_under_way(self, platform: str) -> bool:
+        row = await self._pool.fetchrow(THREAD_POST_UNDER_WAY_QUERY, platform)
+        return row is not None

@@ -31,6 +31,7 @@ __all__ = [
     "RANKED_COLUMNS",
     "REPLY_COLUMNS",
     "SESSION_COLUMNS_OF_S",
+    "THREAD_POST_UNDER_WAY_QUERY",
     "THREAD_TARGET_QUERY",
     "as_post",
     "as_prompt",
@@ -48,6 +49,13 @@ THREAD_TARGET_QUERY = (
     "SELECT p.session_id AS session_id, p.prompt_id AS prompt_id, s.state AS session_state "
     "FROM posts AS p JOIN sessions AS s ON s.id = p.session_id "
     "WHERE p.platform = $1 AND p.thread_id = $2 AND p.prompt_id IS NOT NULL"
+)
+
+# A prompt's post attempted (perhaps by another process) whose platform id is not recorded yet.
+THREAD_POST_UNDER_WAY_QUERY = (
+    "SELECT 1 FROM posts AS p JOIN sessions AS s ON s.id = p.session_id "
+    "WHERE p.platform = $1 AND p.prompt_id IS NOT NULL AND p.attempts > 0 AND p.message_id IS NULL "
+    "AND s.state IN ('scheduled', 'running', 'closing') LIMIT 1"
 )
 
 _RANKED_EXPRESSIONS = {"size": "octet_length(text)", "edited": "(edited_at IS NOT NULL)::integer"}

@@ -15,7 +15,14 @@ import aiosqlite
 from sessions.model import ChannelRef, Posted
 from sessions.records import PostRecord, ThreadTarget
 from storage.sqlite.connections import fetch_all, fetch_one
-from storage.sqlite.rows import POST_COLUMNS, THREAD_TARGET_QUERY, as_post, as_thread_target, ts
+from storage.sqlite.rows import (
+    POST_COLUMNS,
+    THREAD_POST_UNDER_WAY_QUERY,
+    THREAD_TARGET_QUERY,
+    as_post,
+    as_thread_target,
+    ts,
+)
 from storage.sqlite.writer import Writer
 
 
@@ -68,3 +75,7 @@ class LedgerMethods:
     async def thread_target(self, platform: str, thread_id: str) -> ThreadTarget | None:
         row = await fetch_one(self._read, THREAD_TARGET_QUERY, (platform, thread_id))
         return None if row is None else as_thread_target(row)
+
+    async def thread_post_under_way(self, platform: str) -> bool:
+        row = await fetch_one(self._read, THREAD_POST_UNDER_WAY_QUERY, (platform,))
+        return row is not None

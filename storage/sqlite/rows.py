@@ -139,6 +139,13 @@ THREAD_TARGET_QUERY = (
     "WHERE p.platform = ? AND p.thread_id = ? AND p.prompt_id IS NOT NULL"
 )
 
+# A prompt's post attempted (perhaps by another process) whose platform id is not recorded yet.
+THREAD_POST_UNDER_WAY_QUERY = (
+    "SELECT 1 FROM posts AS p JOIN sessions AS s ON s.id = p.session_id "
+    "WHERE p.platform = ? AND p.prompt_id IS NOT NULL AND p.attempts > 0 AND p.message_id IS NULL "
+    "AND s.state IN ('scheduled', 'running', 'closing') LIMIT 1"
+)
+
 
 def as_thread_target(row: sqlite3.Row) -> ThreadTarget:
     return ThreadTarget(

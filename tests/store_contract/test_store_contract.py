@@ -104,6 +104,28 @@ async def test_outbound_ledger_claims_once_and_finds_threads(store: AnyStore) ->
     assert await store.thread_target("slack", "C1:9.9") is None
 
 
+async def test_a_prompt_post_attempted_but_not_recorded_is_under_way(store: AnyStore) -> None:
+    session = await store.create_session(new_session())
+    assert session is not None
+    prompt = (await store.prompts(session.id))[0]
+    opening = await store.claim_post(session.id, "opening", CHANNEL)
+    await store.note_attempt(opening.id)
+    assert not await store.thread_post_under_way("slack")  # no thread is opened by a post of no prompt
+    post = await store.claim_post(session.id, "prompt:1", CHANNEL, prompt_id=prompt.id)
+    assert not await store.thread_post_under_way("slack")  # claimed, not attempted yet
+    await store.note_attempt(post.id)
+    assert await store.thread_post_under_way("slack")
+    assert not await store.thread_post_under_way("discord")
+    thread = ThreadRef(channel=CHANNEL, thread_id="C1:1.5")
+    await store.record_posted(post.id, Posted(message=ref("1.5"), thread=thread), at=T0)
+    assert not await store.thread_post_under_way("slack")
+    again = await store.claim_post(session.id, "prompt:2", CHANNEL, prompt_id=prompt.id)
+    await store.note_attempt(again.id)
+    assert await store.thread_post_under_way("slack")
+    assert await store.set_session_state(session.id, [SessionState.SCHEDULED], SessionState.CANCELLED, at=T0)
+    assert not await store.thread_post_under_way("slack")  # a session that is over posts nothing more
+
+
 @pytest.fixture
 async def running(store: AnyStore) -> tuple[int, int, int]:
     session = await store.create_session(new_session())
