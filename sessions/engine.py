@@ -93,7 +93,7 @@ class Engine:
         self._commands_running: set[asyncio.Task[CommandReply]] = set()
         self._threads = ThreadIndex(store)
         self._ledger = Ledger(store=store, ports=self._ports, threads=self._threads, clock=clock, spawn=self._spawn)
-        self._inbound = Inbound(store=store, threads=self._threads)
+        self._inbound = Inbound(store=store, threads=self._threads, shared_database=cluster is not None)
         self._turn = Turns(cluster, wakeups=wakeups, clock=clock)
         self._fanout = ChannelFanOut(
             store=store, ledger=self._ledger, settings=settings, wakeups=wakeups, clock=clock,

@@ -20,9 +20,12 @@ _IGNORED_SESSION_STATES = (SessionState.CANCELLED, SessionState.FAILED)
 
 
 class Inbound:
-    def __init__(self, *, store: Store, threads: ThreadIndex) -> None:
+    def __init__(self, *, store: Store, threads: ThreadIndex, shared_database: bool = False) -> None:
+        """``shared_database``: other processes post for the same sessions (a cluster), so a thread
+        this process has not seen may be one another process has opened and not yet recorded."""
         self._store = store
         self._threads = threads
+        self._shared_database = shared_database
 
     async def backfill(self, session: SessionRecord, ports: Mapping[str, ChatPort]) -> None:
         """Ask each platform that can tell (:class:`~sessions.ports.Backfills`) for what was said in
@@ -89,7 +92,10 @@ class Inbound:
 
     async def _target(self, thread: ThreadRef, key: str) -> ThreadTarget | None:
         target = await self._threads.find(thread)
-        if target is None and await self._store.thread_post_under_way(thread.channel.platform):
+        # Within one process the thread index already waits for the posts under way; only another
+        # process's can be unknown here, so a lone process never holds back an unrelated thread's event.
+        platform = thread.channel.platform
+        if target is None and self._shared_database and await self._store.thread_post_under_way(platform):
             # Perhaps a thread another process has just opened and not yet recorded: taking the
             # event as none of ours would lose it, so have the platform (or adapter) hand it over again.
             _log.info(

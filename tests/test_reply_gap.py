@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sessions.errors import NotStored
+from sessions.inbound import Inbound
 from sessions.model import MessageRef, Posted, ReplyPosted, ThreadRef
 from tests.fakes.clock import FakeClock
 from tests.support import Rig, make_rig, member, offset_plan
@@ -27,6 +28,8 @@ async def day(tmp_path: Path) -> AsyncIterator[tuple[Rig, FakeClock]]:
         clock=clock.now,
         wakeups=clock.wakeups(),
     )
+    # As a cluster's engine reads its events (the SQLite store has no leases to make one with).
+    started.engine._inbound = Inbound(store=started.store, threads=started.engine._threads, shared_database=True)
     yield started, clock
     await started.close()
     assert clock.failures == []
@@ -75,3 +78,21 @@ async def test_a_reply_in_a_thread_being_opened_elsewhere_is_not_stored_until_th
     # And a thread that is still not ours is again simply ignored.
     await rig.engine.on_event(reply_in(rig, clock, "stray"))
     assert (await rig.store.session_stats(1)).replies == 1
+
+
+async def test_a_lone_process_never_holds_back_an_unknown_thread(tmp_path: Path) -> None:
+    clock = FakeClock()
+    rig = await make_rig(
+        tmp_path / "db", [offset_plan(prompts=("+0s", "+1h"), recap="+2h")], clock=clock.now, wakeups=clock.wakeups()
+    )
+    try:
+        await rig.command("start")
+        await clock.advance(0)
+        second = (await rig.store.prompts(1))[1]
+        post = await rig.store.claim_post(1, "prompt:2", rig.channel, prompt_id=second.id)
+        await rig.store.note_attempt(post.id)  # a post under way (an outage, say): none elsewhere
+        await rig.engine.on_event(reply_in(rig, clock, "stray"))  # ignored, not refused
+        assert (await rig.store.session_stats(1)).replies == 0
+    finally:
+        await rig.close()
+    assert clock.failures == []
