@@ -3,11 +3,12 @@
 Exactly-once posting leans on Discord's own nonce check: every message goes out with a nonce
 derived from the post's key (discord.py sends it with ``enforce_nonce``), so a resend within a few
 minutes returns the first message instead of posting again; discord.py waits out 429s and
-retries the same request. Every request first waits its turn at the adapter's
-:class:`~adapters.discord.pacing.GlobalPacer`, so a fan-out to many channels stays under Discord's
-global rate limit instead of being refused by it. For longer gaps :meth:`DiscordPoster.find_post` scans the channel's
+retries the same request. For longer gaps :meth:`DiscordPoster.find_post` scans the channel's
 recent history for the footer marker that :mod:`adapters.discord.render` puts on every message
 (history does not return nonces).
+
+Every request first waits its turn at the adapter's :class:`~adapters.discord.pacing.GlobalPacer`,
+so a fan-out to many channels stays under Discord's global rate limit instead of being refused by it.
 """
 
 from __future__ import annotations
