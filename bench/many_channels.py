@@ -6,7 +6,9 @@ channels, started at once. Each platform is a model in this process (not the HTT
 request takes a little latency, then is let through by token buckets — Slack ~1 message/s per
 channel with a small burst; Discord 5 per 5 s per channel and 50/s for the whole bot — or answered
 429 with a Retry-After (an empty bucket, or one request in five at random), which the client waits
-out before it tries again, as the SDK clients do. A post is the requests its platform needs: the
+out before it tries again, as the SDK clients do. On Discord each request first waits at the
+adapter's own global pacer (:class:`adapters.discord.pacing.GlobalPacer`), as in the adapter; the
+SDK's retries go out past it, as discord.py's do. A post is the requests its platform needs: the
 parts the adapters' own renderers cut it into, and on Discord one more to open a prompt's thread.
 Files (the recap's article and chart) are not modelled: on Slack they go through the files API's
 own limits, after the recap's message.
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.discord.pacing import GlobalPacer
 from adapters.discord.render import render as discord_render
 from adapters.slack.render import render as slack_render
 from bench.common import emit, flag, plan
@@ -68,6 +71,7 @@ class ModelledPlatform:
     retry_after: float  # what a random 429 asks to wait
     thread_requests: int  # extra requests to open a thread
     rng: random.Random
+    pacer: GlobalPacer | None = None  # the adapter's, in front of the SDK client
     latency: float = 0.004
     reject: float = REJECTED_SHARE
     requests: int = 0
@@ -110,6 +114,8 @@ class ModelledPlatform:
 
     async def _send(self, channel: ChannelRef, content: Message, key: str, *, thread: bool) -> Posted:
         for _ in range(self._requests_for(content, key) + (self.thread_requests if thread else 0)):
+            if self.pacer is not None:
+                await self.pacer.wait()
             await self._request(channel.channel_id)
         message = MessageRef(channel=channel, message_id=f"{channel.channel_id}-{len(self.posts)}")
         opened = ThreadRef(channel=channel, thread_id=message.message_id) if thread else None
@@ -141,7 +147,7 @@ def _slack(rng: random.Random) -> ModelledPlatform:
 def _discord(rng: random.Random) -> ModelledPlatform:
     # 5 messages per 5 s per channel, 50 requests a second for the whole bot; a thread is a request.
     return ModelledPlatform("discord", channel_rate=1.0, channel_burst=5, global_rate=50.0, retry_after=0.5,
-                            thread_requests=1, rng=rng)
+                            thread_requests=1, rng=rng, pacer=GlobalPacer())
 
 
 async def _measure(folder: Path, per_platform: int, seed: int, spacing: int) -> dict[str, Any]:

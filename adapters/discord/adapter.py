@@ -22,6 +22,7 @@ from adapters.discord.endpoints import Endpoints, apply_endpoints, pinned_gatewa
 from adapters.discord.inbound import STORE_RETRY_BUDGET, STORE_RETRY_FIRST, DiscordInbound
 from adapters.discord.internals import check_classes
 from adapters.discord.mapping import PLATFORM, channel_ref, member_from
+from adapters.discord.pacing import GlobalPacer
 from adapters.discord.posting import DiscordPoster
 from adapters.discord.settings import DiscordSettings
 from sessions.errors import CommandError, ConfigError, DeliveryError, IncompatibleLibrary
@@ -78,7 +79,9 @@ class DiscordAdapter:
             store_retry_first=store_retry_first,
             store_retry_budget=store_retry_budget,
         )
-        self._poster = DiscordPoster(require_client=self._require_client, thread_opened=self._inbound.remember)
+        self._poster = DiscordPoster(
+            require_client=self._require_client, thread_opened=self._inbound.remember, pacer=GlobalPacer()
+        )
         self._settings = settings
         self._plan_names = tuple(plan_names)
         self._guild_ready_timeout = guild_ready_timeout

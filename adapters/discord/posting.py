@@ -6,6 +6,9 @@ minutes returns the first message instead of posting again; discord.py waits out
 retries the same request. For longer gaps :meth:`DiscordPoster.find_post` scans the channel's
 recent history for the footer marker that :mod:`adapters.discord.render` puts on every message
 (history does not return nonces).
+
+Every request first waits its turn at the adapter's :class:`~adapters.discord.pacing.GlobalPacer`,
+so a fan-out to many channels stays under Discord's global rate limit instead of being refused by it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import discord
 
 from adapters.discord.client import PopupClient
 from adapters.discord.mapping import message_ref, thread_ref
+from adapters.discord.pacing import GlobalPacer
 from adapters.discord.render import THREAD_NAME_MAX, MessagePart, digest, parse_marker, render, thread_name, unescape
 from sessions.errors import DeliveryError
 from sessions.model import ChannelRef, Message, Posted, ThreadRef
@@ -37,14 +41,20 @@ class DiscordPoster:
     """The outbound side of the adapter: the engine's posts, through the adapter's client.
 
     ``require_client`` returns the started client (else raises :class:`DeliveryError`);
-    ``thread_opened`` is told of every thread this poster opens.
+    ``thread_opened`` is told of every thread this poster opens; ``pacer`` spaces its requests (one
+    per bot: Discord's global limit is for all channels together).
     """
 
     def __init__(
-        self, *, require_client: Callable[[], PopupClient], thread_opened: Callable[[ThreadRef], None]
+        self,
+        *,
+        require_client: Callable[[], PopupClient],
+        thread_opened: Callable[[ThreadRef], None],
+        pacer: GlobalPacer,
     ) -> None:
         self._require_client = require_client
         self._thread_opened = thread_opened
+        self._pacer = pacer
 
     async def post(self, channel: ChannelRef, content: Message, *, key: str) -> Posted:
         messages = await self._send(channel, content, digest(key, channel.channel_id))
@@ -63,6 +73,7 @@ class DiscordPoster:
             own_id = self._require_client().user
             found: dict[str, dict[int, discord.Message]] = {d: {} for d in wanted}
             counts: dict[str, int] = {}
+            await self._pacer.wait()  # one page: FIND_POST_SCAN is within Discord's 100 per request
             async for message in target.history(limit=FIND_POST_SCAN):
                 if own_id is None or message.author.id != own_id.id:
                     continue
@@ -98,6 +109,7 @@ class DiscordPoster:
         channel_id = snowflake(channel.channel_id)
         found = client.get_channel(channel_id)
         if found is None:
+            await self._pacer.wait()
             try:
                 found = await client.fetch_channel(channel_id)
             except discord.HTTPException as exc:
@@ -110,6 +122,7 @@ class DiscordPoster:
         target = await self._messageable(channel)
         sent: list[discord.Message] = []
         for part in render(content, post_digest=post_digest):
+            await self._pacer.wait()
             try:
                 sent.append(await _send_part(target, part))
             except discord.Forbidden as exc:
@@ -127,6 +140,7 @@ class DiscordPoster:
         parent_id = message.channel.id
         if message.flags.has_thread:
             return thread_ref(message.id, parent_id)
+        await self._pacer.wait()
         try:
             thread = await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
         except discord.HTTPException as exc:
