@@ -1,4 +1,4 @@
-"""The ``popup`` command line (DESIGN 4.1). Exit codes: 0 ok, 1 failure, 2 bad usage or config."""
+"""The ``popup`` command line (docs/architecture.md §9). Exit codes: 0 ok, 1 failure, 2 bad usage or config."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where Popup's data lives: ``[storage]`` in the configuration (DESIGN 4.2)."""
+"""Where Popup's data lives: ``[storage]`` in the configuration (docs/architecture.md §9)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ TOKEN_REFUSED = (
 
 
 class DiscordAdapter:
-    """One bot connection: commands in, replies in, posts out. See DESIGN 4.3 for the commands."""
+    """One bot connection: commands in, replies in, posts out. The commands: docs/architecture.md §9."""
 
     def __init__(
         self,

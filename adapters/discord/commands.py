@@ -1,4 +1,4 @@
-"""The ``/popup`` application command group (DESIGN 4.3) and how an invocation is answered.
+"""The ``/popup`` application command group (docs/architecture.md §9) and how an invocation is answered.
 
 Discord gives an interaction 3 seconds for its first response, and the engine may need longer (it
 posts the opening message before answering ``start``), so every invocation is deferred first,
@@ -37,7 +37,7 @@ SIMPLE_COMMANDS: dict[str, str] = {
     "web": "A one-time sign-in link to the web dashboard (only you see it)",
     "help": "How Popup works",
 }
-# The order Discord shows the subcommands in (DESIGN 4.3, then the words for sessions across channels,
+# The order Discord shows the subcommands in (docs/architecture.md §9, then the words for sessions across channels,
 # the web and e-mail)
 ORDER = (
     "start", "stop", "cancel", "status", "next", "plans", "forget", "join", "leave", "link", "web", "invite", "help",

@@ -1,4 +1,4 @@
-"""The TOML configuration (DESIGN 4.2) read into typed, frozen settings.
+"""The TOML configuration (docs/architecture.md §9) read into typed, frozen settings.
 
 Every problem is a :class:`~sessions.errors.ConfigError` whose one line names the file, the key
 and the offending value. Secrets come only from the environment and never appear in a message.

@@ -1,4 +1,4 @@
-"""``[email]``: the keys of DESIGN 4.2, secrets from the environment, bad values named (exit 2)."""
+"""``[email]``: the contract keys (docs/architecture.md §9), secrets from the environment, bad values named (exit 2)."""
 
 from __future__ import annotations
 

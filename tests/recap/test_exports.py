@@ -1,4 +1,4 @@
-"""The JSON contract (DESIGN 4.1), the CSV shape, and the artifacts folder."""
+"""The JSON contract (docs/architecture.md §9), the CSV shape, and the artifacts folder."""
 
 from __future__ import annotations
 
