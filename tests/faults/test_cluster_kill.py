@@ -14,15 +14,14 @@ import asyncio
 import random
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import pytest
 
 from tests.config_files import plan, slack_for, write_config
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
-from tests.fakes.slack_events import SIGNING_SECRET, SlackSender, command_form, event_callback, next_ts, reply_event
+from tests.fakes.slack_events import SIGNING_SECRET, SlackSender, command_form
 from tests.faults.figures import FIGURES
-from tests.faults.test_kill_restart_slack import CHANNEL, MEMBERS, _keys, _prompt_threads
+from tests.faults.test_kill_restart_slack import CHANNEL, MEMBERS, Members, _keys
 from tests.postgres import new_database
 from tests.process import PopupProcess, free_port, popup_command
 from tests.support import eventually
@@ -36,46 +35,6 @@ HELD_POSTS = (3, 6)
 RETRY_AFTER = 2
 
 CLUSTER_DAY = plan("cluster", "+14s", *((f"+{at}s", f"Prompt at {at}s?") for at in (3, 6, 9, 11)), title="Cluster day")
-
-
-class Members:
-    """Replies into the newest prompt thread, each sent to a random process until one acknowledges it."""
-
-    def __init__(self, senders: list[SlackSender], fake: FakeSlack, seed: int) -> None:
-        self.senders = senders
-        self.fake = fake
-        self.random = random.Random(seed)
-        self.acked: set[str] = set()
-        self._stop = asyncio.Event()
-
-    async def run(self) -> None:
-        tasks: set[asyncio.Task[None]] = set()
-        while not self._stop.is_set():
-            threads = _prompt_threads(self.fake)
-            if threads:
-                task = asyncio.create_task(self._deliver(threads[-1]))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            await asyncio.sleep(self.random.uniform(0.02, 0.1))
-        await asyncio.gather(*tasks)
-
-    async def _deliver(self, thread_ts: str) -> None:
-        ts = next_ts()
-        user = self.random.choice(MEMBERS)
-        payload = event_callback(reply_event(CHANNEL, thread_ts, user, f"reply {ts} from {user}", ts=ts))
-        for attempt in range(300):  # Slack gives up after 3 tries; we keep going, to make "lost" strict
-            sender = self.random.choice(self.senders)
-            try:
-                status, _ = await sender.event(payload, retry_num=attempt or None)
-            except aiohttp.ClientError:
-                status = 0
-            if status == 200:
-                self.acked.add(ts)
-                return
-            await asyncio.sleep(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def _post_calls(fake: FakeSlack) -> int:
@@ -161,7 +120,7 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
                 )
                 assert status == 200
                 await eventually(lambda: any(k[0] == "opening" for k in _keys(fake)), within=20)
-                members = Members(senders, fake, seed)
+                members = Members(senders, fake, seed, pause=(0.02, 0.1), attempts=300)
                 traffic = asyncio.create_task(members.run())
                 holders = asyncio.create_task(kill_the_waiting_holders())
                 loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ import asyncio
 import random
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -58,10 +59,22 @@ def _prompt_threads(fake: FakeSlack) -> list[str]:
 class Members:
     """Replies into the newest prompt thread, each sent until the app acknowledges it (as Slack does)."""
 
-    def __init__(self, sender: SlackSender, fake: FakeSlack, seed: int) -> None:
-        self.sender = sender
+    def __init__(
+        self,
+        senders: Sequence[SlackSender],
+        fake: FakeSlack,
+        seed: int,
+        *,
+        pause: tuple[float, float] = (0.01, 0.08),
+        attempts: int = 200,
+    ) -> None:
+        """Each reply goes to one of ``senders`` (several: processes behind a load balancer), again
+        until one acknowledges it, at most ``attempts`` times; a new reply every ``pause`` seconds."""
+        self.senders = list(senders)
         self.fake = fake
         self.random = random.Random(seed)
+        self.pause = pause
+        self.attempts = attempts
         self.acked: set[str] = set()
         self.unacked: set[str] = set()
         self._stop = asyncio.Event()
@@ -74,7 +87,7 @@ class Members:
                 task = asyncio.create_task(self._deliver(threads[-1]))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-            await asyncio.sleep(self.random.uniform(0.01, 0.08))
+            await asyncio.sleep(self.random.uniform(*self.pause))
         await asyncio.gather(*tasks)
 
     async def _deliver(self, thread_ts: str) -> None:
@@ -82,9 +95,10 @@ class Members:
         user = self.random.choice(MEMBERS)
         payload = event_callback(reply_event(CHANNEL, thread_ts, user, f"reply {ts} from {user} 👋", ts=ts))
         self.unacked.add(ts)
-        for attempt in range(200):  # Slack gives up after 3 tries; we keep going, to make "lost" strict
+        for attempt in range(self.attempts):  # Slack gives up after 3 tries; we keep going, to make "lost" strict
+            sender = self.senders[0] if len(self.senders) == 1 else self.random.choice(self.senders)
             try:
-                status, _ = await self.sender.event(payload, retry_num=attempt or None)
+                status, _ = await sender.event(payload, retry_num=attempt or None)
             except aiohttp.ClientError:
                 status = 0
             if status == 200:
@@ -116,7 +130,7 @@ async def test_kill_and_restart_through_a_slack_session(tmp_path: Path, seed: in
             )
             assert status == 200
             await eventually(lambda: any(k[0] == "opening" for k in _keys(fake)))
-            members = Members(sender, fake, seed)
+            members = Members([sender], fake, seed)
             traffic = asyncio.create_task(members.run())
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 90
