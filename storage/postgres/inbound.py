@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sessions.model import MessageRef
 from sessions.records import NewReply
-from storage.postgres.writer import Statement
+from storage.batching import Statement
 
 Statements = tuple[Statement, ...]
 

@@ -18,34 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from sessions.errors import StorageError
+from storage.batching import Statement, Write, fail, group_by_statement, settle
 from storage.postgres.migrate import INBOUND_LOCK
 
 _log = logging.getLogger(__name__)
 
-Params = tuple[object, ...]
-Statement = tuple[str, Params]
 
 # Bounds one transaction's time holding the inbound lock (and so every other process's wait for it).
 _MAX_BATCH = 512
-
-
-@dataclass(slots=True)
-class _Write:
-    """One logical write: a few statements that must land together, batched with others."""
-
-    statements: tuple[Statement, ...]
-    done: asyncio.Future[None]
 
 
 class Writer:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
         self._loop = asyncio.get_running_loop()
-        self._queue: deque[_Write] = deque()
+        self._queue: deque[Write] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="popup-postgres-writer")
@@ -54,7 +44,7 @@ class Writer:
         """Commit ``statements`` together (with whatever else is queued); returns once durable.
         With none, returns once everything queued before it is committed."""
         done: asyncio.Future[None] = self._loop.create_future()
-        self._queue.append(_Write(statements, done))
+        self._queue.append(Write(statements, done))
         self._wake.set()
         await done
 
@@ -75,43 +65,29 @@ class Writer:
                 self._wake.clear()
                 await self._wake.wait()
 
-    async def _commit(self, writes: list[_Write]) -> None:
+    async def _commit(self, writes: list[Write]) -> None:
         try:
             await self._apply(writes)
         except asyncio.CancelledError:
             for write in writes:
-                _fail(write.done, StorageError("write cancelled"))
+                fail(write.done, StorageError("write cancelled"))
             raise
         except Exception as exc:
             # One bad row must not fail its neighbours: retry each write on its own.
             if len(writes) == 1:
                 _log.error("write failed: %r", exc)
-                _fail(writes[0].done, StorageError(f"write failed: {exc}"))
+                fail(writes[0].done, StorageError(f"write failed: {exc}"))
                 return
             for write in writes:
                 await self._commit([write])
             return
-        for write in writes:
-            if not write.done.done():
-                write.done.set_result(None)
+        settle(writes)
 
-    async def _apply(self, writes: list[_Write]) -> None:
-        grouped: dict[str, list[Params]] = {}
-        for write in writes:
-            for sql, params in write.statements:
-                rows = grouped.get(sql)
-                if rows is None:
-                    grouped[sql] = [params]
-                else:
-                    rows.append(params)
+    async def _apply(self, writes: list[Write]) -> None:
+        grouped = group_by_statement(writes)
         if not grouped:
             return  # a flush: everything before it is committed already
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", INBOUND_LOCK)
             for sql, rows in grouped.items():
                 await conn.executemany(sql, rows)
-
-
-def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)

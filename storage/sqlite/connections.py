@@ -20,8 +20,8 @@ from pathlib import Path
 import aiosqlite
 
 from sessions.errors import StorageError
+from storage.batching import Params
 from storage.sqlite.migrate import migrate
-from storage.sqlite.writer import Params
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

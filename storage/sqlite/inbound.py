@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sessions.model import MessageRef
 from sessions.records import NewReply
-from storage.sqlite.writer import Params
+from storage.batching import Params
 
 Statements = tuple[tuple[str, Params], ...]
 

@@ -30,6 +30,7 @@ from sessions.records import (
     TimeBin,
 )
 from sessions.store import Pruned, PruneHorizon, StorageFigures
+from storage.batching import Params
 from storage.sqlite import housekeeping
 from storage.sqlite.channel_store import ChannelStoreMethods
 from storage.sqlite.channels import active_session_id
@@ -40,7 +41,7 @@ from storage.sqlite.recap_queries import SqliteRecapQueries
 from storage.sqlite.replies import ReplyMethods
 from storage.sqlite.rows import PROMPT_COLUMNS, SESSION_COLUMNS_OF_S, as_prompt, as_session, ts
 from storage.sqlite.web_store import WebStoreMethods
-from storage.sqlite.writer import Params, Writer
+from storage.sqlite.writer import Writer
 
 _log = logging.getLogger(__name__)
 

@@ -23,23 +23,15 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 
 from sessions.errors import StorageError
+from storage.batching import Params, Write, fail, group_by_statement, settle
 
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Params = tuple[object, ...]
 Txn = Callable[[aiosqlite.Connection], Awaitable[T]]
 BatchRunner = Callable[..., Awaitable[None]]
 
 _MAX_BATCH = 128  # bounds each commit's wave of wake-ups, so a due prompt never waits long (bench: punctuality)
-
-
-@dataclass(slots=True)
-class _Write:
-    """One logical write: a few statements that must land together, batched with others."""
-
-    statements: tuple[tuple[str, Params], ...]
-    done: asyncio.Future[None]
 
 
 @dataclass(slots=True)
@@ -130,8 +122,8 @@ class Writer:
         self._db = db
         self._after_work = after_work  # after each transaction, batch or statement: the checkpointer's cue
         self._loop = asyncio.get_running_loop()
-        self._inbound: list[_Write] = []
-        self._urgent: list[_Write] = []  # outbound-ledger writes: committed ahead of the inbound ones
+        self._inbound: list[Write] = []
+        self._urgent: list[Write] = []  # outbound-ledger writes: committed ahead of the inbound ones
         self._control: deque[_Transaction | _Statement] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -141,7 +133,7 @@ class Writer:
 
     async def write(self, *statements: tuple[str, Params], urgent: bool = False) -> None:
         done: asyncio.Future[None] = self._loop.create_future()
-        (self._urgent if urgent else self._inbound).append(_Write(statements, done))
+        (self._urgent if urgent else self._inbound).append(Write(statements, done))
         self._wake.set()
         await done
 
@@ -198,7 +190,7 @@ class Writer:
                 self._wake.clear()
                 await self._wake.wait()
 
-    async def _commit_writes(self, writes: list[_Write]) -> None:
+    async def _commit_writes(self, writes: list[Write]) -> None:
         if not writes:
             return
         try:
@@ -207,24 +199,15 @@ class Writer:
             # One bad row must not fail its neighbours: retry each write on its own.
             if len(writes) == 1:
                 _log.exception("write failed")
-                _fail(writes[0].done, StorageError("write failed"))
+                fail(writes[0].done, StorageError("write failed"))
                 return
             for write in writes:
                 await self._commit_writes([write])
             return
-        for write in writes:
-            if not write.done.done():
-                write.done.set_result(None)
+        settle(writes)
 
-    async def _apply(self, writes: list[_Write]) -> None:
-        grouped: dict[str, list[Params]] = {}
-        for write in writes:
-            for sql, params in write.statements:
-                rows = grouped.get(sql)
-                if rows is None:
-                    grouped[sql] = [params]
-                else:
-                    rows.append(params)
+    async def _apply(self, writes: list[Write]) -> None:
+        grouped = group_by_statement(writes)
         if self.one_trip is not None:
             await self.one_trip(list(grouped.items()))
             return
@@ -262,7 +245,7 @@ class Writer:
         try:
             rows = list(await self._db.execute_fetchall(item.sql, item.params))
         except Exception as exc:  # handed to the caller, who decides
-            _fail(item.done, exc)
+            fail(item.done, exc)
         else:
             if not item.done.done():
                 item.done.set_result(rows)
@@ -277,12 +260,7 @@ class Writer:
                 await self._db.execute("ROLLBACK")
                 raise
         except Exception as exc:  # handed to the caller, who decides
-            _fail(item.done, exc)
+            fail(item.done, exc)
         else:
             if not item.done.done():
                 item.done.set_result(result)
-
-
-def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
