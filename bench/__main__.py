@@ -89,7 +89,10 @@ def _story(r: dict[str, Any]) -> str:
 
 def _channels(r: dict[str, Any]) -> str:
     twice = f", {r['duplicates']} twice" if r["duplicates"] else ""
-    return f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s, recap {r['recap_s']:.1f} s after due{twice}"
+    return (
+        f"{r['channels']} channels: prompt {r['prompt_s']:.1f} s (worst {r['worst_prompt_s']:.1f}), "
+        f"recap {r['recap_s']:.1f} s (worst {r['worst_recap_s']:.1f}) after due{twice}"
+    )
 
 
 def _sessions(r: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessions.model import ChannelRef, Message, Posted
-from sessions.ports import Backfills, ChatPort
+from sessions.ports import Backfills, ChatPort, PacesFanOut
 from sessions.records import PostRecord, SessionRecord, SessionState, ThreadTarget
 from sessions.store import Store
 from sessions.threads import ThreadIndex
@@ -33,9 +33,10 @@ _log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
-# Channels of one platform served at once. The adapters' clients pace each request against the
-# platform's rate limits (and wait out a 429's Retry-After); this only keeps a fan-out to hundreds
-# of channels from opening hundreds of requests at the same moment.
+# Channels of one platform served at once, unless its port says otherwise (PacesFanOut). The
+# adapters' clients pace each request against the platform's rate limits (and wait out a 429's
+# Retry-After); this only keeps a fan-out to hundreds of channels from opening hundreds of
+# requests at the same moment.
 PER_PLATFORM = 25
 
 
@@ -134,7 +135,8 @@ class Ledger:
             return False
         slots = self._slots.get(channel.platform)
         if slots is None:
-            slots = self._slots[channel.platform] = asyncio.Semaphore(self._per_platform)
+            width = port.parallel_channels if isinstance(port, PacesFanOut) else self._per_platform
+            slots = self._slots[channel.platform] = asyncio.Semaphore(width)
         async with self._channel_locks[(session.id, channel)], slots:
             for item in missing:
                 if not await self._post(session, port, channel, item, marker + item.key):

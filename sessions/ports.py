@@ -66,6 +66,18 @@ class Backfills(Protocol):
 
 
 @runtime_checkable
+class PacesFanOut(Protocol):
+    """An adapter whose requests wait their turn at one pacer for all its channels (Discord's global
+    rate limit), and so wants a fan-out's channels all queued there at once: then every channel's
+    first request goes out before any channel's second, and no channel's post waits on another's."""
+
+    @property
+    def parallel_channels(self) -> int:
+        """How many channels of one fan-out the ledger may serve at once on this platform."""
+        ...
+
+
+@runtime_checkable
 class NamesChannels(Protocol):
     """An adapter that can tell a channel's display name, for "#learning on Slack" in the recap."""
 

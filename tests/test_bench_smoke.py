@@ -62,7 +62,7 @@ def test_recap_plugs_in_at_tiny_size() -> None:
 
 
 def test_many_channels_at_tiny_size() -> None:
-    result = many_channels.run(per_platform=3, spacing=1)
+    result = many_channels.run(per_platform=3, spacing=1, rounds=2)
     assert result["channels"] == 6
     assert result["reached"] == {"prompt:1": 6, "prompt:2": 6, "recap": 6}
     assert result["duplicates"] == 0

@@ -17,6 +17,7 @@ import pytest
 
 from sessions.channels import Circle
 from sessions.engine import Engine, EngineSettings
+from sessions.ledger import PER_PLATFORM
 from sessions.model import ChannelRef, CommandInvoked, Member, Message, MessageRef, Posted, ReplyPosted
 from sessions.plans import Plan, parse_time
 from sessions.recap.exports import export
@@ -25,7 +26,7 @@ from sessions.rights import Organiser, OrganiserKind
 from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
 from tests.fakes.clock import FakeClock
-from tests.support import RecordingPort, member, offset_plan
+from tests.support import RecordingPort, eventually, member, offset_plan
 
 SLACK = ChannelRef(platform="slack", channel_id="CLEARN")
 DISCORD = ChannelRef(platform="discord", channel_id="987")
@@ -71,6 +72,33 @@ class ChannelPort(RecordingPort):
             if posted_in == channel and marker.endswith(f":prompt:{position}"):
                 return self.found[(channel, marker)].thread
         raise AssertionError(f"prompt {position} not posted in {channel}")
+
+
+@dataclass
+class HeldPort(ChannelPort):
+    """Holds every post until ``release`` is set, counting how many channels wait at once."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0
+    most: int = 0
+
+    async def post(self, channel: ChannelRef, content: Message, *, key: str) -> Posted:
+        self.waiting += 1
+        self.most = max(self.most, self.waiting)
+        try:
+            await self.release.wait()
+        finally:
+            self.waiting -= 1
+        return await super().post(channel, content, key=key)
+
+
+@dataclass
+class PacedPort(HeldPort):
+    """A platform whose adapter paces the whole fan-out itself (as Discord's does)."""
+
+    @property
+    def parallel_channels(self) -> int:
+        return 40
 
 
 @dataclass
@@ -404,3 +432,36 @@ async def test_a_circle_starts_in_all_its_channels_at_once(day: MakeDay, clock: 
     session = await d.store.get_session(2)
     assert session is not None
     assert session.channels == (SLACK, DISCORD)
+
+
+async def test_a_day_in_many_channels_lists_the_busiest_and_counts_the_rest(day: MakeDay, clock: FakeClock) -> None:
+    many = tuple(ChannelRef(platform="discord", channel_id=str(500 + n)) for n in range(12))
+    d = await day([offset_plan(prompts=("+0s",), recap="+10s")], circles=(Circle(name="all", channels=(SLACK, *many)),))
+    assert "Started session #1" in await d.command(SLACK, "start", "circle:all")
+    await clock.advance(0)
+    await d.reply(many[-1], 1, "From the last channel", BOB)  # 13th in the day's order, busiest
+    await clock.advance(10)
+    recap = d.slack.content(SLACK, "recap").plain_text()
+    assert "The day ran in 13 channels" in recap
+    assert "511 on Discord: 1 reply from 1 person" in recap
+    assert "…and 3 more channels with 0 replies between them; the article names every channel." in recap
+    listed = [line for line in recap.splitlines() if ": 0 replies from 0 people" in line]
+    assert len(listed) == 9  # ten lines: the busy channel and the first nine of the others
+    assert "510 on Discord" not in recap.split("Channels", 1)[1]
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["ledger-bound", "port-paced"])
+async def test_a_port_that_paces_itself_gets_its_whole_fan_out_at_once(
+    day: MakeDay, clock: FakeClock, paced: bool
+) -> None:
+    many = tuple(ChannelRef(platform="discord", channel_id=str(700 + n)) for n in range(30))
+    discord = PacedPort(platform="discord") if paced else HeldPort(platform="discord")
+    circle = Circle(name="all", channels=many)
+    d = await day([offset_plan(prompts=("+60s",), recap="+120s")], discord=discord, circles=(circle,))
+    start = asyncio.create_task(d.command(many[0], "start", "circle:all"))
+    expected = 30 if paced else PER_PLATFORM
+    await eventually(lambda: discord.waiting == expected, what=f"{expected} channels waiting")
+    discord.release.set()
+    assert "Started session #1" in await start
+    assert discord.most == expected
+    assert sorted(c.channel_id for c, _, _ in discord.posts) == sorted(c.channel_id for c in many)

@@ -22,7 +22,7 @@ from adapters.discord.endpoints import Endpoints, apply_endpoints, pinned_gatewa
 from adapters.discord.inbound import STORE_RETRY_BUDGET, STORE_RETRY_FIRST, DiscordInbound
 from adapters.discord.internals import check_classes
 from adapters.discord.mapping import PLATFORM, channel_ref, member_from
-from adapters.discord.pacing import GlobalPacer
+from adapters.discord.pacing import FAN_OUT_CHANNELS, GlobalPacer
 from adapters.discord.posting import DiscordPoster
 from adapters.discord.settings import DiscordSettings
 from sessions.errors import CommandError, ConfigError, DeliveryError, IncompatibleLibrary
@@ -96,6 +96,11 @@ class DiscordAdapter:
     @property
     def platform(self) -> str:
         return PLATFORM
+
+    @property
+    def parallel_channels(self) -> int:
+        """The whole fan-out queues at the global pacer (see :class:`~sessions.ports.PacesFanOut`)."""
+        return FAN_OUT_CHANNELS
 
     @property
     def client(self) -> PopupClient | None:

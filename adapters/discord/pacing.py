@@ -20,6 +20,11 @@ from collections.abc import Awaitable, Callable
 
 DISCORD_GLOBAL_LIMIT = 50  # requests a second for the whole bot, documented by Discord
 DEFAULT_LIMIT = DISCORD_GLOBAL_LIMIT
+# Channels of one fan-out served at once. Many, so that a prompt's message goes out in every
+# channel before the first thread is opened: were only some channels in flight, messages and
+# threads would take turns at the pacer and a channel whose message went out in the fan-out's last
+# second would wait another second for its thread. A waiting channel costs a task, not a request.
+FAN_OUT_CHANNELS = 250
 
 
 class GlobalPacer:

@@ -29,6 +29,10 @@ _log = logging.getLogger(__name__)
 _QUOTE_CHARS = 200
 _PROMPT_CHARS = 160
 _DAY_THEMES_IN_MESSAGE = 6
+# Channel lines in the recap message. A day in hundreds of channels would otherwise post a table
+# longer than the recap (three Discord messages a channel for 200 channels); the busiest are shown
+# and the article names every channel.
+_CHANNEL_LINES = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,9 +178,17 @@ def _note(story: Story, reply: RankedReply) -> str:
 
 
 def _channels_section(story: Story) -> Section:
-    """A line per channel: the per-channel table of a day that ran in several."""
+    """A line per channel: the per-channel table of a day that ran in several (the busiest
+    :data:`_CHANNEL_LINES` of a bigger day, in the day's order, and a line for the rest)."""
+    channels = story.channels
+    kept = set(range(len(channels)))
+    if len(channels) > _CHANNEL_LINES:
+        busiest = sorted(kept, key=lambda i: (-channels[i].replies, -channels[i].people, i))
+        kept = set(busiest[:_CHANNEL_LINES])
+    shown = [c for i, c in enumerate(channels) if i in kept]
+    rest = [c for i, c in enumerate(channels) if i not in kept]
     lines = []
-    for channel in story.channels:
+    for channel in shown:
         line = (
             f"{channel.where}: {_plural(channel.replies, 'reply', 'replies')} "
             f"from {_plural(channel.people, 'person', 'people')}"
@@ -186,6 +198,12 @@ def _channels_section(story: Story) -> Section:
         if channel.left:
             line += " (left early)"
         lines.append(line)
+    if rest:
+        lines.append(
+            f"…and {_plural(len(rest), 'more channel', 'more channels')} with "
+            f"{_plural(sum(c.replies for c in rest), 'reply', 'replies')} between them; "
+            "the article names every channel."
+        )
     return Section(heading="Channels", lines=tuple(lines))
 
 
