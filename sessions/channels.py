@@ -12,12 +12,16 @@ from sessions.model import ChannelRef
 from sessions.records import PostRecord, SessionChannel
 
 CHANNEL_REF_FORMS = (
-    '"slack:C0123ABC" (a Slack channel id), "discord:987654321" (a Discord channel id) or "console:NAME"'
+    '"slack:C0123ABC" (a Slack channel id), "discord:987654321" (a Discord channel id), '
+    '"email:NAME" (a list of [[email.lists]]) or "console:NAME"'
 )
+# A mailing list's name: one plain word, as it travels inside Message-IDs and after "email:".
+EMAIL_LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 _REF_FORMS = (
     re.compile(r"(slack):([CGD][A-Z0-9]{2,})"),
     re.compile(r"(discord):([0-9]{1,20})"),
+    re.compile(rf"(email):({EMAIL_LIST_NAME.pattern})"),
     re.compile(r"(console):(\S+)"),
 )
 

@@ -84,7 +84,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     root = Reader(source, data, "")
 
     plans = read_plans(root)
-    engine = dataclasses.replace(read_engine(root.sub("session"), plans), circles=read_circles(root))
+    email = read_email(root.sub("email"), env if secrets else None)
+    lists = tuple(item.name for item in email.lists) if email.enabled else ()
+    engine = dataclasses.replace(read_engine(root.sub("session"), plans), circles=read_circles(root, lists))
     return Config(
         source=source,
         storage=read_storage(root.sub("storage")),
@@ -94,6 +96,6 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         slack=read_slack(root.sub("slack"), env if secrets else None),
         discord=read_discord(root.sub("discord"), env if secrets else None),
         web=read_web(root.sub("web"), env if secrets else None),
-        email=read_email(root.sub("email"), env if secrets else None),
+        email=email,
         story=read_story(root.sub("story"), env),
     )

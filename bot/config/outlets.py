@@ -12,6 +12,7 @@ from adapters.web.settings import SECRET_VARIABLE as WEB_SECRET_VARIABLE
 from adapters.web.settings import WebSettings
 from bot.config.reader import Reader, require_secret
 from bot.prose_model import StorySettings
+from sessions.channels import EMAIL_LIST_NAME
 from sessions.errors import ConfigError
 
 _STORY_KEYS = ("llm_base_url", "llm_model")
@@ -55,8 +56,6 @@ def read_web(web: Reader, env: Mapping[str, str] | None) -> WebSettings:
 
 # A plain addr-spec (local@domain): enough to tell a typo from an address; the mail server judges the rest.
 _ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-# A list's name travels inside Message-IDs and after "/popup invite email:": one plain word.
-_LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 def read_email(email: Reader, env: Mapping[str, str] | None) -> EmailSettings:
@@ -98,7 +97,7 @@ def read_email(email: Reader, env: Mapping[str, str] | None) -> EmailSettings:
             raise email.fail(where, "expected an [[email.lists]] table")
         entry = Reader(email.source, table, email.key(where))
         name = entry.get("name", str, required=True).strip()
-        if not _LIST_NAME.fullmatch(name):
+        if not EMAIL_LIST_NAME.fullmatch(name):
             raise entry.fail("name", f"{name!r} must be one word of letters, digits, - or _ (it is typed after "
                                      "/popup invite email:)")
         if name.lower() in {item.name.lower() for item in lists}:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,7 @@ from bot.config.reader import Reader
 from sessions.channels import CHANNEL_REF_FORMS, Circle, parse_channel_ref
 from sessions.engine import EngineSettings
 from sessions.errors import ConfigError, PlanError
+from sessions.model import ChannelRef
 from sessions.plans import Offset, Plan, PromptSpec, parse_time, validate_plan
 from sessions.rights import ORGANISER_FORMS, Organiser, parse_organiser
 
@@ -90,7 +92,9 @@ def read_plans(root: Reader) -> tuple[Plan, ...]:
     return tuple(plans)
 
 
-def read_circles(root: Reader) -> tuple[Circle, ...]:
+def read_circles(root: Reader, lists: Sequence[str] = ()) -> tuple[Circle, ...]:
+    """``[[circles]]``; an ``email:NAME`` ref must name one of ``lists`` (the configured mailing
+    lists, when e-mail is on) and takes its spelling."""
     circles: list[Circle] = []
     for index, table in enumerate(root.get("circles", list, [])):
         where = f"circles[{index}]"
@@ -108,6 +112,13 @@ def read_circles(root: Reader) -> tuple[Circle, ...]:
             channel = parse_channel_ref(ref) if isinstance(ref, str) else None
             if channel is None:
                 raise circle.fail(f"channels[{c_index}]", f"{ref!r} is not a channel ref; use {CHANNEL_REF_FORMS}")
+            if channel.platform == "email" and lists:
+                known = next((name for name in lists if name.lower() == channel.channel_id.lower()), None)
+                if known is None:
+                    raise circle.fail(
+                        f"channels[{c_index}]", f"{ref!r} names no list of [[email.lists]] ({', '.join(lists)})"
+                    )
+                channel = ChannelRef(platform="email", channel_id=known)
             if channel not in channels:
                 channels.append(channel)
         if not channels:

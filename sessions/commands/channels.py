@@ -105,23 +105,31 @@ class ChannelWords:
         return await self._control.channel_joined(session.id, channel)
 
     async def leave(self, command: CommandInvoked) -> CommandReply:
+        """The channel it is typed in leaves; ``/popup leave email:NAME`` takes a list out instead."""
         session = await self._active(command)
-        if command.channel == session.channel:
+        channel = command.channel
+        if command.args:
+            channel = invited_list(command.args, self._control.configured_channels("email"), word="leave")
+        leaving = "This channel" if channel == command.channel else f"The list {channel.channel_id}"
+        if channel == session.channel:
             raise CommandError(
                 "The session started in this channel, so it cannot leave: /popup stop closes the session "
                 "with its recap, /popup cancel ends it without."
             )
-        joined = next((c for c in await self._store.session_channels(session.id) if c.channel == command.channel), None)
-        joined_by = joined.joined_by if joined else None
-        if not rights.may_leave(command.member, session, joined_by, self._settings.organisers):
+        joined = next((c for c in await self._store.session_channels(session.id) if c.channel == channel), None)
+        if joined is None:
+            raise CommandError(f"{leaving} is not in session #{session.id}.")
+        if not rights.may_leave(command.member, session, joined.joined_by, self._settings.organisers):
             raise PermissionDenied(
                 "Only the session's organisers, its starter, whoever brought this channel in, or an admin can "
                 "take this channel out of it."
             )
-        if not await self._store.detach_channel(session.id, command.channel):
-            raise CommandError("This channel is no longer in that session.")
-        self._control.channel_left(session.id, command.channel)
+        if not await self._store.detach_channel(session.id, channel):
+            raise CommandError(f"{leaving} is no longer in that session.")
+        self._control.channel_left(session.id, channel)
+        here = "here" if channel == command.channel else "to it"
         return CommandReply(
-            text=f"This channel left session #{session.id} “{session.title}”. Replies already given here stay in "
-            "it; nothing more of it is posted here."
+            text=f"{leaving} left session #{session.id} “{session.title}”. Replies already given {here} stay in "
+            f"it; nothing more of it is posted {here}.",
+            ephemeral=channel == command.channel,
         )

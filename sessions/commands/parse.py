@@ -24,7 +24,7 @@ HELP = """\
 /popup plans — the plans you can start
 /popup forget — remove your replies from the session and everything made from it
 /popup join CODE — bring this channel (any platform) into the session whose join code is CODE
-/popup leave — take this channel out of its session (replies already given stay)
+/popup leave [email:NAME] — take this channel (or an invited list) out of its session; replies stay
 /popup link [CODE] — count you as one person across platforms: get a code here, type it on the other
 /popup web — a one-time sign-in link to the web dashboard (when the web side is on; only you see it)
 /popup invite email:NAME — a configured mailing list joins this session by mail

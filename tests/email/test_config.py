@@ -106,3 +106,13 @@ def test_the_example_config_documents_email_switched_off() -> None:
     email = load_config(Path(__file__).parent.parent.parent / "config.example.toml", env={}).email
     assert not email.enabled
     assert [item.name for item in email.lists] == ["learning"]
+
+
+def test_a_circle_names_a_list_as_configured(tmp_path: Path) -> None:
+    circle = {"name": "town", "channels": ["slack:C0123ABC", "email:Learning"]}
+    config = load_config(write(tmp_path, email=EMAIL, circles=[circle]), env=ENV)
+    assert [(c.platform, c.channel_id) for c in config.engine.circles[0].channels] == [
+        ("slack", "C0123ABC"), ("email", "learning")]
+    with pytest.raises(ConfigError, match=r"circles\[0\]\.channels\[1\]: 'email:nowhere' names no list"):
+        load_config(write(tmp_path, email=EMAIL, circles=[{**circle, "channels": ["slack:C0123ABC", "email:nowhere"]}]),
+                    env=ENV)

@@ -135,3 +135,22 @@ async def test_without_the_email_adapter_there_is_no_list_to_invite(tmp_path: Pa
     finally:
         await engine.stop()
         await store.close()
+
+
+async def test_a_list_is_taken_out_by_name_from_a_channel_of_its_session(bot: Bot) -> None:
+    await bot.say("start")
+    await bot.clock.advance(0)
+    assert "The list learning is not in session #1" in await bot.say("leave email:learning")
+    await bot.say("invite email:learning")
+    assert "Usage: /popup leave email:NAME" in await bot.say("leave email:learning email:makers")
+    assert "I can leave mailing lists" in await bot.say("leave discord:123")
+    assert "whoever brought this channel in" in await bot.say("leave email:learning", who=member("ada", "Ada"))
+    answer = await bot.say("leave email:Learning")
+    assert answer == (
+        "The list learning left session #1 “Plan p”. Replies already given to it stay in it; nothing more of it "
+        "is posted to it."
+    )
+    assert [c.channel for c in await bot.store.session_channels(1)] == [HERE]
+    await bot.clock.advance(20)
+    assert bot.lists.keys(LEARNING) == ["opening", "prompt:1"]  # nothing after it left
+    assert bot.chat.sent() == ["opening", "prompt:1", "prompt:2", "recap"]
