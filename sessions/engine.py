@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sessions import compose
 from sessions.cluster import Cluster, Turns, watch_for_sessions
 from sessions.commands.handlers import CommandHandlers
-from sessions.fanout import ChannelFanOut
+from sessions.fanout import RECAP_CATCH_UP, ChannelFanOut
 from sessions.fanout import RecapBuilder as RecapBuilder
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger
@@ -129,6 +129,9 @@ class Engine:
         sessions = await self._store.list_sessions(ACTIVE_STATES)
         for session in sessions:
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
+        # A closed session's channels that never got its recap: their catch-up outlives a restart.
+        for session_id, channel in await self._store.recaps_behind(now - RECAP_CATCH_UP):
+            self._fanout.catch_up_later(session_id, channel, 0)
         self._wakeups.at("prune", now + self._retention.first_after, self._prune)
         if self._cluster is not None:
             known = {session.id for session in sessions}

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
+# How long after its close a session's recap is still brought to a channel that could not take it
+# (its platform down, the bot removed for a while). Kept in the database: a restart goes on with it.
+RECAP_CATCH_UP = timedelta(days=1)
+
 RecapBuilder = Callable[[Store, SessionRecord], Awaitable["Recap"]]
 
 _GONE = (SessionState.CANCELLED, SessionState.FAILED)  # sessions whose channels get nothing more

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -465,3 +466,24 @@ async def test_a_port_that_paces_itself_gets_its_whole_fan_out_at_once(
     assert "Started session #1" in await start
     assert discord.most == expected
     assert sorted(c.channel_id for c, _, _ in discord.posts) == sorted(c.channel_id for c in many)
+
+
+async def test_a_channel_still_without_the_recap_gets_it_after_a_restart(day: MakeDay, clock: FakeClock) -> None:
+    plan = offset_plan(prompts=("+0s",), recap="+10s")
+    first = await day([plan])
+    code = join_code(await first.command(SLACK, "start"))
+    await clock.advance(0)
+    await first.command(DISCORD, "join", code, who=BOB)
+    first.discord.down.add("987")
+    await clock.advance(10)
+    assert (await first.closed()).state is SessionState.CLOSED
+    assert first.discord.keys(DISCORD) == ["opening", "prompt:1"]
+    await first.close()  # its catch-up wake-ups go with it
+    first.discord.down.clear()
+    second = await day([plan], slack=first.slack, discord=first.discord)
+    await clock.advance(1)
+    assert second.discord.keys(DISCORD) == ["opening", "prompt:1", "recap"]
+    assert second.slack.keys(SLACK).count("recap") == 1
+    assert await second.store.recaps_behind(clock.now() - timedelta(days=1)) == []
+    await clock.advance(3600)
+    assert second.discord.keys(DISCORD) == ["opening", "prompt:1", "recap"]
