@@ -21,6 +21,16 @@ INSERT_REPLY = (
     "author_name, text, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
     "ON CONFLICT (platform, channel_id, message_id) DO NOTHING"
 )
+# A batch's replies in one statement (the writer turns INSERT_REPLY's rows into its columns): the
+# tallies are then counted once per batch (migrations/0007_tallies_by_statement.sql).
+INSERT_REPLIES = (
+    "INSERT INTO replies (session_id, prompt_id, platform, channel_id, message_id, author_id, "
+    "author_name, text, created_at) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], "
+    "$5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::float8[]) "
+    "ON CONFLICT (platform, channel_id, message_id) DO NOTHING"
+)
+# Statements the writer runs once for a batch, with each parameter as an array of the rows' values.
+AS_ONE_STATEMENT = {INSERT_REPLY: INSERT_REPLIES}
 INSERT_DELIVERY = (
     "INSERT INTO inbound_events (platform, delivery_id, seen_at) VALUES ($1, $2, $3) "
     "ON CONFLICT (platform, delivery_id) DO NOTHING"

@@ -22,6 +22,7 @@ from typing import Any
 
 from sessions.errors import StorageError
 from storage.batching import Statement, Write, fail, group_by_statement, settle
+from storage.postgres.inbound import AS_ONE_STATEMENT
 from storage.postgres.migrate import INBOUND_LOCK
 
 _log = logging.getLogger(__name__)
@@ -90,4 +91,8 @@ class Writer:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", INBOUND_LOCK)
             for sql, rows in grouped.items():
-                await conn.executemany(sql, rows)
+                one_statement = AS_ONE_STATEMENT.get(sql)
+                if one_statement is None:
+                    await conn.executemany(sql, rows)
+                else:
+                    await conn.execute(one_statement, *(list(column) for column in zip(*rows, strict=True)))
