@@ -455,3 +455,43 @@ def test_copy_carries_the_web_side_and_sessions_stats_reads_either_store(
         [size] = [line.split("\t") for line in stats[1].stdout.splitlines() if line.startswith("size\t")]
         assert int(size[1].removesuffix(" bytes")) > 0
         assert size[3] == url
+
+
+def test_copy_carries_the_installs_and_the_channels_workspaces(day_db: Path, config: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sessions.installs import InstallRecord, WorkspaceKey
+    from storage.sqlite import SqliteStore
+
+    at = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
+    installs = [
+        InstallRecord(platform="slack", enterprise_id="", team_id="T1", org_wide=False, app_id="A1", bot_id="B1",
+                      bot_user_id="U1", bot_token="fernet:sealed", scopes="commands", installed_by="U9",
+                      installed_at=at, team_name="One"),
+        InstallRecord(platform="slack", enterprise_id="E1", team_id="", org_wide=True, app_id="A1", bot_id="B2",
+                      bot_user_id="U2", bot_token="fernet:sealed2", scopes="commands", installed_by="U9",
+                      installed_at=at, enterprise_name="Org"),
+    ]
+
+    async def install_side(path: Path, *, fill: bool) -> tuple[list[InstallRecord], WorkspaceKey | None]:
+        store = await SqliteStore.open(path)
+        try:
+            if fill:
+                for record in installs:
+                    await store.save_install(record)
+                await store.note_channel_workspace("slack", "C1", WorkspaceKey(team_id="T1"))
+            return await store.installs("slack"), await store.channel_workspace("slack", "C1")
+        finally:
+            await store.close()
+
+    asyncio.run(install_side(day_db, fill=True))
+    with new_database_sync() as url:
+        pg = postgres_config(tmp_path, url)
+        assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
+        back = tmp_path / "back"
+        back.mkdir()
+        returned = back / "config.toml"
+        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
+        home = popup_cli("copy", "--from", pg, "--to", returned)
+        assert home.returncode == 0, home.stderr
+        assert asyncio.run(install_side(back / "popup.db", fill=False)) == (installs, WorkspaceKey(team_id="T1"))
