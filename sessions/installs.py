@@ -23,6 +23,12 @@ class WorkspaceKey:
     enterprise_id: str = ""
     team_id: str = ""
 
+    def describe(self) -> str:
+        """For the log: "team T1", "team T1 (enterprise E1)", "enterprise E1 (org-wide)"."""
+        if not self.team_id:
+            return f"enterprise {self.enterprise_id or '?'} (org-wide)"
+        return f"team {self.team_id}" + (f" (enterprise {self.enterprise_id})" if self.enterprise_id else "")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstallRecord:
