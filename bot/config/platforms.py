@@ -82,7 +82,8 @@ def _installs(slack: Reader, settings: SlackSettings) -> SlackSettings:
         scopes=tuple(s.strip() for s in scopes),
         redirect_url=redirect_url,
         store_tokens=store_tokens,
-        **paths,
+        install_path=paths["install_path"],
+        redirect_path=paths["redirect_path"],
     )
 
 
