@@ -251,3 +251,33 @@ async def test_another_process_on_the_database_posts_with_the_channels_workspace
         assert _post_tokens(fake, "C0ONE") == {fake.workspace("T0NEW1").token}
         assert _post_tokens(fake, "C0MAIN") == {BOT_TOKEN}
 
+
+
+async def test_with_the_web_on_the_install_pages_are_the_web_servers(tmp_path: Path, fake: FakeSlack) -> None:
+    from bot.app import App
+    from bot.config import load_config
+    from tests.config_files import write_config
+
+    config = write_config(
+        tmp_path,
+        console={"enabled": False},
+        slack={"enabled": True, "mode": "http", "port": 0, "api_base_url": fake.base_url, "client_id": CLIENT_ID},
+        web={"enabled": True, "port": 0},
+    )
+    env = {"SLACK_SIGNING_SECRET": "s", "SLACK_CLIENT_SECRET": CLIENT_SECRET, "POPUP_TOKEN_KEY": KEY,
+           "POPUP_WEB_SECRET": "w" * 32}
+    app = App(load_config(config, env=env), console_stdin=False)
+    await app.start()
+    browser = Browser("")
+    try:
+        slack, web = (next(a for a in app.adapters if a.platform == name) for name in ("slack", "web"))
+        assert isinstance(slack, SlackAdapter)
+        async with browser.session.get(f"http://127.0.0.1:{slack.http_port}/slack/install") as response:
+            assert response.status == 404  # not served twice
+        browser.base = f"http://127.0.0.1:{getattr(web, 'port')}"
+        await browser.install(fake, "T0NEW1")
+        assert app.store is not None
+        assert [i.team_id for i in await app.store.installs("slack")] == ["T0NEW1"]
+    finally:
+        await browser.close()
+        await app.stop()
