@@ -270,11 +270,14 @@ async def test_with_the_web_on_the_install_pages_are_the_web_servers(tmp_path: P
     await app.start()
     browser = Browser("")
     try:
+        from adapters.web.adapter import WebAdapter
+
         slack, web = (next(a for a in app.adapters if a.platform == name) for name in ("slack", "web"))
         assert isinstance(slack, SlackAdapter)
+        assert isinstance(web, WebAdapter)
         async with browser.session.get(f"http://127.0.0.1:{slack.http_port}/slack/install") as response:
             assert response.status == 404  # not served twice
-        browser.base = f"http://127.0.0.1:{getattr(web, 'port')}"
+        browser.base = f"http://127.0.0.1:{web.port}"
         await browser.install(fake, "T0NEW1")
         assert app.store is not None
         assert [i.team_id for i in await app.store.installs("slack")] == ["T0NEW1"]
