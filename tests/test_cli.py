@@ -360,6 +360,21 @@ def test_migrate_brings_a_postgresql_database_to_the_schema_and_run_refuses_a_ne
     one_line_error(refused, "storage.url", "schema version 999 is newer than this Popup knows")
 
 
+def copy_there_and_back(config: Path, tmp_path: Path, url: str) -> tuple[Path, Path]:
+    """``popup copy`` from ``config``'s SQLite to the PostgreSQL ``url``, and from there to a new
+    SQLite file in ``tmp_path/back``; the PostgreSQL config and the returned one."""
+    pg = postgres_config(tmp_path, url)
+    assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
+    back = tmp_path / "back"
+    back.mkdir()
+    returned = back / "config.toml"
+    returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+    home = popup_cli("copy", "--from", pg, "--to", returned)
+    assert home.returncode == 0, home.stderr
+    assert "verified by count and checksum" in home.stderr
+    return pg, returned
+
+
 def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> None:
     config = postgres_config(tmp_path, "postgresql://popup@127.0.0.1:9/popup")
     result = popup_cli("backup", "--config", config, "--out", tmp_path / "copy.db")
@@ -428,15 +443,8 @@ def test_copy_carries_the_web_side_and_sessions_stats_reads_either_store(
 
     asyncio.run(web_side(day_db, fill=True))
     with new_database_sync() as url:
-        pg = postgres_config(tmp_path, url)
-        assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
-        back = tmp_path / "back"
-        back.mkdir()
-        returned = back / "config.toml"
-        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
-        home = popup_cli("copy", "--from", pg, "--to", returned)
-        assert home.returncode == 0, home.stderr
-        assert "verified by count and checksum" in home.stderr
+        pg, returned = copy_there_and_back(config, tmp_path, url)
+        back = returned.parent
 
         # The published article is the export from all three, byte for byte.
         exports = [popup_cli("export", "1", "--config", c, "--format", "md") for c in (config, pg, returned)]
@@ -486,12 +494,6 @@ def test_copy_carries_the_installs_and_the_channels_workspaces(day_db: Path, con
 
     asyncio.run(install_side(day_db, fill=True))
     with new_database_sync() as url:
-        pg = postgres_config(tmp_path, url)
-        assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
-        back = tmp_path / "back"
-        back.mkdir()
-        returned = back / "config.toml"
-        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
-        home = popup_cli("copy", "--from", pg, "--to", returned)
-        assert home.returncode == 0, home.stderr
-        assert asyncio.run(install_side(back / "popup.db", fill=False)) == (installs, WorkspaceKey(team_id="T1"))
+        _pg, returned = copy_there_and_back(config, tmp_path, url)
+        got = asyncio.run(install_side(returned.parent / "popup.db", fill=False))
+        assert got == (installs, WorkspaceKey(team_id="T1"))

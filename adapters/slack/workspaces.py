@@ -145,15 +145,14 @@ class Workspaces:
         if self._installs is not None:
             await self._installs.forget(workspace.key)
         self.changed(workspace.key)
+        if workspace is self.single:
+            _log.error("slack: the SLACK_BOT_TOKEN workspace removed the app; its requests are refused from now on")
+            self.single = None
 
     def changed(self, key: WorkspaceKey) -> None:
         """An installation was saved or deleted here: what was remembered of it is looked up again."""
         self._seen.clear()
         self._built.pop(key, None)
-        single = self.single
-        if single is not None and single.key == key:
-            _log.error("slack: the SLACK_BOT_TOKEN workspace removed the app; its requests are refused from now on")
-            self.single = None
 
     # -- outbound: which token speaks in a channel ------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sessions.installs import InstallRecord, WorkspaceKey
 from storage.postgres.rows import ts
-from storage.sqlite.install_store import INSTALL_COLUMNS, as_install, install_params
+from storage.sqlite.install_store import INSTALL_COLUMNS, REINSTALL, as_install, install_params
 
 _FIND_INSTALL = (
     f"SELECT {INSTALL_COLUMNS} FROM installs WHERE platform = $1 AND ((team_id = $2 AND team_id <> '') "
@@ -28,12 +28,8 @@ class InstallStoreMethods:
 
     async def save_install(self, install: InstallRecord) -> None:
         await self._pool.execute(
-            f"INSERT INTO installs ({INSTALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-            "ON CONFLICT (platform, enterprise_id, team_id) DO UPDATE SET org_wide = excluded.org_wide, "
-            "app_id = excluded.app_id, bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id, "
-            "bot_token = excluded.bot_token, scopes = excluded.scopes, installed_by = excluded.installed_by, "
-            "installed_at = excluded.installed_at, team_name = excluded.team_name, "
-            "enterprise_name = excluded.enterprise_name",
+            f"INSERT INTO installs ({INSTALL_COLUMNS}) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {REINSTALL}",
             *install_params(install),
         )
 

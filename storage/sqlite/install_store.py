@@ -23,6 +23,13 @@ INSTALL_COLUMNS = (
     "platform, enterprise_id, team_id, org_wide, app_id, bot_id, bot_user_id, bot_token, scopes, installed_by, "
     "installed_at, team_name, enterprise_name"
 )
+# What a reinstall replaces (both stores' upserts end with it).
+REINSTALL = (
+    "ON CONFLICT (platform, enterprise_id, team_id) DO UPDATE SET org_wide = excluded.org_wide, "
+    "app_id = excluded.app_id, bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id, "
+    "bot_token = excluded.bot_token, scopes = excluded.scopes, installed_by = excluded.installed_by, "
+    "installed_at = excluded.installed_at, team_name = excluded.team_name, enterprise_name = excluded.enterprise_name"
+)
 # A team's own install before its org's org-wide one; an empty id matches nothing.
 FIND_INSTALL = (
     f"SELECT {INSTALL_COLUMNS} FROM installs WHERE platform = ?1 AND ((team_id = ?2 AND team_id <> '') "
@@ -39,12 +46,7 @@ class InstallStoreMethods:
     async def save_install(self, install: InstallRecord) -> None:
         await self._writer.write(
             (
-                f"INSERT INTO installs ({INSTALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (platform, enterprise_id, team_id) DO UPDATE SET org_wide = excluded.org_wide, "
-                "app_id = excluded.app_id, bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id, "
-                "bot_token = excluded.bot_token, scopes = excluded.scopes, installed_by = excluded.installed_by, "
-                "installed_at = excluded.installed_at, team_name = excluded.team_name, "
-                "enterprise_name = excluded.enterprise_name",
+                f"INSERT INTO installs ({INSTALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {REINSTALL}",
                 install_params(install),
             ),
             urgent=True,

@@ -284,3 +284,27 @@ async def test_with_the_web_on_the_install_pages_are_the_web_servers(tmp_path: P
     finally:
         await browser.close()
         await app.stop()
+
+
+async def test_over_socket_mode_app_uninstalled_ends_the_slack_bot_token_workspace_too(fake: FakeSlack) -> None:
+    """Without installs (SLACK_BOT_TOKEN alone), an uninstall still stops the bot serving that
+    workspace: its later commands and events are refused, and its channels cannot be posted in."""
+    from tests.slack.conftest import socket_settings
+
+    handler = RecordingHandler()
+    adapter = SlackAdapter(socket_settings(fake), post_interval=0)
+    await adapter.start(handler)
+    try:
+        main = ChannelRef(platform="slack", channel_id="C1")
+        await adapter.post(main, Message(body="before"), key="k1")
+        uninstalled = ev.event_callback({"type": "app_uninstalled", "event_ts": ev.next_ts()})
+        await fake.send_envelope("events_api", uninstalled)
+        form = ev.command_form("C1", "U1", "status", response_url=fake.response_url())
+        ack = await fake.send_envelope("slash_commands", form, accepts_response_payload=True)
+        assert "another Slack workspace" in str(ack.get("payload"))
+        await fake.send_envelope("events_api", ev.event_callback(ev.reply_event("C1", "1700000001.000100", "U1", "x")))
+        assert (handler.commands, handler.events) == ([], [])
+        with pytest.raises(DeliveryError):
+            await adapter.post(main, Message(body="after"), key="k2")
+    finally:
+        await adapter.stop()
