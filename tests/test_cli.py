@@ -384,21 +384,12 @@ def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> No
 
 def test_copy_sqlite_to_postgresql_and_back_keeps_every_row(day_db: Path, config: Path, tmp_path: Path) -> None:
     with new_database_sync() as url:
-        pg = postgres_config(tmp_path, url)
-        there = popup_cli("copy", "--from", config, "--to", pg)
-        assert there.returncode == 0, there.stderr
-        assert "verified by count and checksum" in there.stderr
+        pg, returned = copy_there_and_back(config, tmp_path, url)
+        back = returned.parent
         refused = popup_cli("copy", "--from", config, "--to", pg)  # the target holds data now
         assert refused.returncode == 2
         one_line_error(refused, url, "--force")
         assert popup_cli("copy", "--from", config, "--to", pg, "--force").returncode == 0
-
-        back = tmp_path / "back"
-        back.mkdir()
-        returned = back / "config.toml"
-        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
-        home = popup_cli("copy", "--from", pg, "--to", returned)
-        assert home.returncode == 0, home.stderr
 
         # The same sessions and the same export, byte for byte, from all three.
         listings = [popup_cli("sessions", "--config", c) for c in (config, pg, returned)]
