@@ -308,3 +308,25 @@ async def test_over_socket_mode_app_uninstalled_ends_the_slack_bot_token_workspa
             await adapter.post(main, Message(body="after"), key="k2")
     finally:
         await adapter.stop()
+
+
+async def test_an_org_wide_install_serves_every_workspace_of_its_org_only(tmp_path: Path, fake: FakeSlack) -> None:
+    handler = RecordingHandler()
+    async for rig in _rig(tmp_path, fake, handler=handler):
+        state, cookie = await rig.browser.install_page()
+        code = fake.install_code("", enterprise_id="E0ORG", org_wide=True)
+        assert (await rig.browser.back_from_slack(code, state, cookie))[0] == 200
+        [install] = await rig.store.installs("slack")
+        assert (install.enterprise_id, install.team_id, install.org_wide) == ("E0ORG", "", True)
+        for team in ("T0A", "T0B"):
+            form = ev.command_form(f"C{team}", "U1", "status", response_url=fake.response_url(team), team_id=team,
+                                   enterprise_id="E0ORG")
+            assert (await rig.slack.command(form))[0] == 200
+        elsewhere = ev.command_form("C0X", "U1", "status", response_url=fake.response_url("x"), team_id="T0X",
+                                    enterprise_id="E0ELSE")
+        assert "another Slack workspace" in (await rig.slack.command(elsewhere))[1]
+        await eventually(lambda: len(handler.commands) == 2)
+        await rig.adapter.post(ChannelRef(platform="slack", channel_id="CT0B"), Message(body="hi"), key="k")
+        [call] = [c for c in fake.calls_to("chat.postMessage") if c.args.get("channel") == "CT0B"]
+        assert call.token in fake.installed
+        assert fake.installed[call.token].enterprise_id == "E0ORG"  # the org's own token
