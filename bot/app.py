@@ -18,6 +18,7 @@ from bot.loop import tune_for_serving
 from bot.prose_model import prose_model
 from sessions.cluster import Cluster, SessionLeases
 from sessions.engine import Engine, RecapBuilder, build_recap
+from sessions.installs import InstallStore
 from sessions.plan_book import PlanBook
 from sessions.records import SessionRecord
 from sessions.store import Store
@@ -25,13 +26,22 @@ from sessions.wakeups import Wakeups, utc_now
 from storage.open import open_store
 
 if TYPE_CHECKING:
+    from adapters.web.server import PageHandler
     from sessions.recap import Recap
     from storage.open import OpenedStore
 
 _log = logging.getLogger(__name__)
 
 
-def build_adapters(config: Config, *, console_out: TextIO | None = None, console_stdin: bool = True) -> list[Adapter]:
+def build_adapters(
+    config: Config,
+    *,
+    console_out: TextIO | None = None,
+    console_stdin: bool = True,
+    installs: InstallStore | None = None,
+) -> list[Adapter]:
+    """The adapters ``config`` enables. ``installs`` keeps Slack's OAuth installs (the store); with
+    ``[web]`` on, the install pages are left for the web server (:func:`install_pages`)."""
     adapters: list[Adapter] = []
     if config.console:
         adapters.append(ConsoleAdapter(out=console_out, read_stdin=console_stdin))
@@ -39,7 +49,7 @@ def build_adapters(config: Config, *, console_out: TextIO | None = None, console
     if config.slack.enabled:
         from adapters.slack.adapter import SlackAdapter
 
-        adapters.append(SlackAdapter(config.slack))
+        adapters.append(SlackAdapter(config.slack, installs=installs, install_pages_here=not config.web.enabled))
     if config.discord.enabled:
         from adapters.discord.adapter import DiscordAdapter
 
@@ -49,6 +59,19 @@ def build_adapters(config: Config, *, console_out: TextIO | None = None, console
 
         adapters.append(EmailAdapter(config.email))
     return adapters
+
+
+def install_pages(adapters: list[Adapter]) -> dict[str, PageHandler]:
+    """The pages adapters ask the web server to serve: Slack's "Add to Slack" page and its redirect
+    (the web side knows nothing of Slack; it serves what it is handed)."""
+    pages: dict[str, PageHandler] = {}
+    if any(adapter.platform == "slack" for adapter in adapters):
+        from adapters.slack.adapter import SlackAdapter
+
+        for adapter in adapters:
+            if isinstance(adapter, SlackAdapter):
+                pages.update(adapter.install_pages())
+    return pages
 
 
 def recap_builder(config: Config) -> RecapBuilder:
@@ -80,14 +103,18 @@ class App:
     async def start(self) -> None:
         config = self.config
         self.store = await open_store(config.storage)
-        self.adapters = build_adapters(config, console_out=self._console_out, console_stdin=self._console_stdin)
+        self.adapters = build_adapters(
+            config, console_out=self._console_out, console_stdin=self._console_stdin, installs=self.store
+        )
         plans = PlanBook(config.plans)
         web = None
         if config.web.enabled:
             # The web side: every session's page is a channel of its own; plans made there join the book.
             from adapters.web.adapter import WebAdapter
 
-            web = WebAdapter(config.web, store=self.store, plans=plans, engine=config.engine)
+            web = WebAdapter(
+                config.web, store=self.store, plans=plans, engine=config.engine, pages=install_pages(self.adapters)
+            )
             self.adapters.append(web)
         cluster = None
         if isinstance(self.store, SessionLeases):  # a database other processes may share

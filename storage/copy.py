@@ -122,6 +122,27 @@ TABLES = (
         words=("markdown",),
         identity=True,
     ),
+    # Where the bot is installed (SQLite 0007, PostgreSQL 0006); tokens go over sealed as they are,
+    # so the target needs the same POPUP_TOKEN_KEY. Install states last minutes: not copied.
+    Table(
+        "installs",
+        (
+            "platform",
+            "enterprise_id",
+            "team_id",
+            "org_wide",
+            "app_id",
+            "bot_id",
+            "bot_user_id",
+            "bot_token",
+            "scopes",
+            "installed_by",
+            "installed_at",
+            "team_name",
+            "enterprise_name",
+        ),
+    ),
+    Table("channel_workspaces", ("platform", "channel_id", "enterprise_id", "team_id")),
 )
 TALLIES = (
     Table("tally_by_minute", ("session_id", "prompt_id", "minute", "replies", "reactions")),

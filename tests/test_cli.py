@@ -360,6 +360,21 @@ def test_migrate_brings_a_postgresql_database_to_the_schema_and_run_refuses_a_ne
     one_line_error(refused, "storage.url", "schema version 999 is newer than this Popup knows")
 
 
+def copy_there_and_back(config: Path, tmp_path: Path, url: str) -> tuple[Path, Path]:
+    """``popup copy`` from ``config``'s SQLite to the PostgreSQL ``url``, and from there to a new
+    SQLite file in ``tmp_path/back``; the PostgreSQL config and the returned one."""
+    pg = postgres_config(tmp_path, url)
+    assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
+    back = tmp_path / "back"
+    back.mkdir()
+    returned = back / "config.toml"
+    returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
+    home = popup_cli("copy", "--from", pg, "--to", returned)
+    assert home.returncode == 0, home.stderr
+    assert "verified by count and checksum" in home.stderr
+    return pg, returned
+
+
 def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> None:
     config = postgres_config(tmp_path, "postgresql://popup@127.0.0.1:9/popup")
     result = popup_cli("backup", "--config", config, "--out", tmp_path / "copy.db")
@@ -369,21 +384,12 @@ def test_backup_is_for_sqlite_and_says_what_to_use_instead(tmp_path: Path) -> No
 
 def test_copy_sqlite_to_postgresql_and_back_keeps_every_row(day_db: Path, config: Path, tmp_path: Path) -> None:
     with new_database_sync() as url:
-        pg = postgres_config(tmp_path, url)
-        there = popup_cli("copy", "--from", config, "--to", pg)
-        assert there.returncode == 0, there.stderr
-        assert "verified by count and checksum" in there.stderr
+        pg, returned = copy_there_and_back(config, tmp_path, url)
+        back = returned.parent
         refused = popup_cli("copy", "--from", config, "--to", pg)  # the target holds data now
         assert refused.returncode == 2
         one_line_error(refused, url, "--force")
         assert popup_cli("copy", "--from", config, "--to", pg, "--force").returncode == 0
-
-        back = tmp_path / "back"
-        back.mkdir()
-        returned = back / "config.toml"
-        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
-        home = popup_cli("copy", "--from", pg, "--to", returned)
-        assert home.returncode == 0, home.stderr
 
         # The same sessions and the same export, byte for byte, from all three.
         listings = [popup_cli("sessions", "--config", c) for c in (config, pg, returned)]
@@ -428,15 +434,8 @@ def test_copy_carries_the_web_side_and_sessions_stats_reads_either_store(
 
     asyncio.run(web_side(day_db, fill=True))
     with new_database_sync() as url:
-        pg = postgres_config(tmp_path, url)
-        assert popup_cli("copy", "--from", config, "--to", pg).returncode == 0
-        back = tmp_path / "back"
-        back.mkdir()
-        returned = back / "config.toml"
-        returned.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")  # its popup.db, in back/
-        home = popup_cli("copy", "--from", pg, "--to", returned)
-        assert home.returncode == 0, home.stderr
-        assert "verified by count and checksum" in home.stderr
+        pg, returned = copy_there_and_back(config, tmp_path, url)
+        back = returned.parent
 
         # The published article is the export from all three, byte for byte.
         exports = [popup_cli("export", "1", "--config", c, "--format", "md") for c in (config, pg, returned)]
@@ -455,3 +454,37 @@ def test_copy_carries_the_web_side_and_sessions_stats_reads_either_store(
         [size] = [line.split("\t") for line in stats[1].stdout.splitlines() if line.startswith("size\t")]
         assert int(size[1].removesuffix(" bytes")) > 0
         assert size[3] == url
+
+
+def test_copy_carries_the_installs_and_the_channels_workspaces(day_db: Path, config: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sessions.installs import InstallRecord, WorkspaceKey
+    from storage.sqlite import SqliteStore
+
+    at = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
+    installs = [
+        InstallRecord(platform="slack", enterprise_id="", team_id="T1", org_wide=False, app_id="A1", bot_id="B1",
+                      bot_user_id="U1", bot_token="fernet:sealed", scopes="commands", installed_by="U9",
+                      installed_at=at, team_name="One"),
+        InstallRecord(platform="slack", enterprise_id="E1", team_id="", org_wide=True, app_id="A1", bot_id="B2",
+                      bot_user_id="U2", bot_token="fernet:sealed2", scopes="commands", installed_by="U9",
+                      installed_at=at, enterprise_name="Org"),
+    ]
+
+    async def install_side(path: Path, *, fill: bool) -> tuple[list[InstallRecord], WorkspaceKey | None]:
+        store = await SqliteStore.open(path)
+        try:
+            if fill:
+                for record in installs:
+                    await store.save_install(record)
+                await store.note_channel_workspace("slack", "C1", WorkspaceKey(team_id="T1"))
+            return await store.installs("slack"), await store.channel_workspace("slack", "C1")
+        finally:
+            await store.close()
+
+    asyncio.run(install_side(day_db, fill=True))
+    with new_database_sync() as url:
+        _pg, returned = copy_there_and_back(config, tmp_path, url)
+        got = asyncio.run(install_side(returned.parent / "popup.db", fill=False))
+        assert got == (installs, WorkspaceKey(team_id="T1"))

@@ -319,3 +319,62 @@ def test_bad_circles_name_the_key(tmp_path: Path, extra: dict[str, Any], named: 
 def test_a_pulse_after_the_recap_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pulse_at"):
         load_config(write(tmp_path, plans=[{**DAY, "pulse_at": "18:00"}]), env={})
+
+
+# -- Slack for many workspaces (OAuth installs) ----------------------------------------------------
+
+INSTALLS = {"enabled": True, "mode": "http", "client_id": "1111.2222"}
+INSTALL_ENV = {"SLACK_SIGNING_SECRET": "s", "SLACK_CLIENT_SECRET": "client-s3cret-value"}
+FERNET_KEY = "q7_8ZwXwqVgQdKpP5m4lYqz5cJkVbRtg7i7xR6tq1rE="  # a well-formed key, for these tests only
+
+
+def test_with_a_client_id_the_bot_token_is_optional_and_the_install_keys_are_read(tmp_path: Path) -> None:
+    slack = {**INSTALLS, "scopes": ["commands", "chat:write"], "install_path": "/add", "redirect_path": "/back",
+             "redirect_url": "https://popup.example.org/back"}
+    config = load_config(write(tmp_path, slack=slack), env={**INSTALL_ENV, "POPUP_TOKEN_KEY": FERNET_KEY})
+    assert config.slack.installs
+    assert config.slack.bot_token == ""
+    assert (config.slack.scopes, config.slack.install_path, config.slack.redirect_path) == (
+        ("commands", "chat:write"), "/add", "/back"
+    )
+    assert config.slack.store_tokens == "encrypted"
+    assert set(config.secrets) >= {"client-s3cret-value", FERNET_KEY}
+    assert FERNET_KEY not in repr(config)
+    assert "client-s3cret-value" not in repr(config)
+    plain = load_config(write(tmp_path, slack={**INSTALLS, "store_tokens": "plain"}), env=INSTALL_ENV)
+    assert (plain.slack.store_tokens, plain.slack.token_key) == ("plain", "")
+    with_token = load_config(write(tmp_path, slack=INSTALLS), env={
+        **INSTALL_ENV, "POPUP_TOKEN_KEY": FERNET_KEY, "SLACK_BOT_TOKEN": "xoxb-1"})
+    assert with_token.slack.bot_token == "xoxb-1"  # that workspace keeps working beside the installs
+
+
+INSTALLS_BAD = [
+    ("no client secret", INSTALLS, {"POPUP_TOKEN_KEY": FERNET_KEY, "SLACK_SIGNING_SECRET": "s"},
+     r"SLACK_CLIENT_SECRET is not set"),
+    ("no token key", INSTALLS, INSTALL_ENV, r'POPUP_TOKEN_KEY is not: .*store_tokens = "plain"'),
+    ("a bad token key", INSTALLS, {**INSTALL_ENV, "POPUP_TOKEN_KEY": f"{FERNET_KEY},not-a-key"},
+     r"POPUP_TOKEN_KEY: key 2 is not a Fernet key"),
+    ("store_tokens", {**INSTALLS, "store_tokens": "rot13"}, INSTALL_ENV, r'slack\.store_tokens: .*"plain"'),
+    ("a path taken", {**INSTALLS, "install_path": "/slack/events"}, INSTALL_ENV, r"slack\.install_path: .* another"),
+    ("a bad scope", {**INSTALLS, "scopes": ["chat:write,users:read"]}, INSTALL_ENV, r"slack\.scopes\[0\]"),
+    ("socket mode without the web", {**INSTALLS, "mode": "socket"},
+     {**INSTALL_ENV, "POPUP_TOKEN_KEY": FERNET_KEY, "SLACK_APP_TOKEN": "xapp-1"}, r"slack\.client_id: .*\[web\]"),
+]
+
+
+@pytest.mark.parametrize(("slack", "env", "message"), [c[1:] for c in INSTALLS_BAD], ids=[c[0] for c in INSTALLS_BAD])
+def test_bad_install_settings_name_the_problem(tmp_path: Path, slack: dict[str, Any], env: dict[str, str],
+                                               message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(write(tmp_path, slack=slack), env=env)
+    assert "not-a-key" not in str(caught.value)
+
+
+async def test_popup_run_without_the_token_key_exits_2_naming_it(tmp_path: Path) -> None:
+    popup = PopupProcess(write(tmp_path, slack={**INSTALLS, "port": 0}), INSTALL_ENV)
+    popup.env.pop("POPUP_TOKEN_KEY", None)  # a developer's own key must not make the test pass
+    await popup.launch()
+    assert await popup.wait() == 2
+    [line] = popup.stderr.strip().splitlines()
+    assert line.startswith("popup: error: ")
+    assert "POPUP_TOKEN_KEY is not" in line

@@ -15,11 +15,14 @@ Acknowledgement, which Slack wants within 3 s:
 * slash commands are acknowledged at once; the engine's answer follows through ``response_url``
   (see :mod:`adapters.slack.commands`).
 
-Only our installation is served (:mod:`adapters.slack.installation`): a request for another
-workspace or app, however well signed, is acknowledged (so Slack neither retries it nor counts it
-as our endpoint failing) and dropped, with a log line at most once a minute. Bolt checks it for
-everything it routes (commands, interactive payloads, and events in Socket Mode) in a global
-middleware; the event listener checks it too, for the HTTP fast path that skips bolt.
+Only our installations are served (:mod:`adapters.slack.workspaces`): the workspace of
+``SLACK_BOT_TOKEN``, and with ``[slack] client_id`` those installed through Slack's OAuth flow
+(:mod:`adapters.slack.oauth`, kept in Popup's database). A request for another workspace or app,
+however well signed, is acknowledged (so Slack neither retries it nor counts it as our endpoint
+failing) and dropped, with a log line at most once a minute. Bolt checks it for everything it
+routes (commands, interactive payloads, and events in Socket Mode) in a middleware before its own
+authorization; the event listener checks it too, for the HTTP fast path that skips bolt. Each
+workspace's requests and posts use its own token.
 """
 
 from __future__ import annotations
@@ -33,34 +36,44 @@ from typing import Any
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.client import SlackPoster, make_clients
+from adapters.slack.client import SlackPoster, identify, make_clients
 from adapters.slack.commands import SlackCommands
 from adapters.slack.connections import HttpLimits
 from adapters.slack.failures import report_failure
 from adapters.slack.http_server import EventsServer
 from adapters.slack.inbound import SlackInbound
-from adapters.slack.installation import Installation
+from adapters.slack.install_store import SlackInstallationStore, SlackStateStore
 from adapters.slack.mapping import PLATFORM
-from adapters.slack.names import NameCache
+from adapters.slack.oauth import STATE_SECONDS, InstallPages, PageHandler
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.refusals import RefusalLog
 from adapters.slack.settings import SlackSettings
+from adapters.slack.tokens import TokenSealer
+from adapters.slack.workspaces import Workspace, Workspaces
 from sessions.errors import ConfigError, NotStored, PopupError
+from sessions.installs import InstallStore
 from sessions.model import ChannelRef, Message, Posted, ThreadRef
 from sessions.ports import EventHandler
 
 _log = logging.getLogger(__name__)
 
 _ANY = re.compile(".*")
+_NO_INSTALLATION = frozenset({"url_verification", "ssl_check"})  # Slack checking the endpoint: for no workspace
 _NOT_HERE = "This Popup serves another Slack workspace; it takes no commands from this one."
 
 
 class SlackAdapter:
     """The Slack :class:`~adapters.base.Adapter`.
 
+    ``installs`` is the database's :class:`~sessions.installs.InstallStore`, needed with
+    ``[slack] client_id`` (OAuth installs); ``install_pages_here`` serves the install flow's pages
+    on the Slack HTTP endpoint (``bot/app.py`` passes False when the web server serves them,
+    from :meth:`install_pages`).
     ``post_interval`` paces posts per channel (Slack allows about one a second; tests pass 0).
     ``ack_budget`` bounds how long an event request waits for the engine before it is answered
     with a 500 (Slack then sends it again). ``connect_timeout`` bounds the Socket Mode connect, which bolt would
@@ -71,27 +84,50 @@ class SlackAdapter:
         self,
         settings: SlackSettings,
         *,
+        installs: InstallStore | None = None,
+        install_pages_here: bool = True,
         post_interval: float = 1.0,
         ack_budget: float = 2.5,
         connect_timeout: float = 20.0,
         socket_ping_interval: float = 10.0,
         http_limits: HttpLimits = HttpLimits(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
-        _check(settings)
+        _check(settings, installs=installs, install_pages_here=install_pages_here)
         self._settings = settings
         self._connect_timeout = connect_timeout
         self._ping_interval = socket_ping_interval
         self._http_limits = http_limits
-        self._writer, self._reader = make_clients(token=settings.bot_token, base_url=settings.api_base_url)
-        self._poster = SlackPoster(writer=self._writer, reader=self._reader, pacer=ChannelPacer(post_interval))
-        self._names = NameCache(self._reader)
+        # No token of its own: bolt's routing, the Socket Mode connection and the install flow's
+        # oauth.v2.access name theirs (an app token, a client secret, a workspace's bot token).
+        self._api = AsyncWebClient(base_url=settings.api_base_url) if settings.api_base_url else AsyncWebClient()
+        self._installations: SlackInstallationStore | None = None
+        self._pages: InstallPages | None = None
+        if settings.installs and installs is not None:
+            try:
+                sealer = TokenSealer.from_setting(settings.store_tokens, settings.token_key)
+            except ValueError as error:
+                raise ConfigError(f"slack: {error}") from None
+            self._installations = SlackInstallationStore(
+                installs, sealer, changed=lambda key: self._workspaces.changed(key)
+            )
+            states = SlackStateStore(installs, expiration_seconds=STATE_SECONDS)
+            self._pages = InstallPages(settings, installations=self._installations, states=states, client=self._api)
+        self._workspaces = Workspaces(
+            base_url=settings.api_base_url,
+            installs=self._installations,
+            store=installs if self._installations is not None else None,
+        )
+        self._pages_here = install_pages_here
+        self._poster = SlackPoster(workspaces=self._workspaces, pacer=ChannelPacer(post_interval))
         self._handler: EventHandler | None = None
-        self._commands = SlackCommands(names=self._names, handler=lambda: self._handler, spawn=self._spawn)
+        self._commands = SlackCommands(
+            workspaces=self._workspaces, ours=self._ours, handler=lambda: self._handler, spawn=self._spawn
+        )
         self._inbound = SlackInbound(
             poster=self._poster,
-            names=self._names,
+            workspaces=self._workspaces,
             handler=lambda: self._handler,
-            foreign=self._foreign,
+            ours=self._ours,
             spawn=self._spawn,
             ack_budget=ack_budget,
         )
@@ -99,7 +135,7 @@ class SlackAdapter:
         self._server: EventsServer | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._installation: Installation | None = None  # ours, once auth.test and bots.info said
+        self._started = False
         self._refusals = RefusalLog(_log)
 
     # -- ChatPort -------------------------------------------------------------------------------
@@ -125,6 +161,11 @@ class SlackAdapter:
 
     # -- life cycle -----------------------------------------------------------------------------
 
+    def install_pages(self) -> dict[str, PageHandler]:
+        """The install flow's GET routes (path → handler), for the web server to serve; {} without
+        OAuth installs."""
+        return self._pages.routes() if self._pages is not None else {}
+
     @property
     def http_port(self) -> int | None:
         """The port the HTTP endpoint listens on (useful with ``port = 0``); None in Socket Mode."""
@@ -133,21 +174,44 @@ class SlackAdapter:
     async def start(self, handler: EventHandler) -> None:
         if self._app is not None:
             raise PopupError("slack: the adapter is already started")
-        identity = await self._poster.identify()
-        self._installation = identity.installation
+        settings = self._settings
+        if settings.bot_token:
+            clients = make_clients(token=settings.bot_token, base_url=settings.api_base_url)
+            identity = await identify(clients[1])
+            self._workspaces.single = self._workspaces.build(identity, settings.bot_token, clients=clients)
+        if self._installations is not None:
+            await self._installations.reseal()
+        self._started = True
         self._handler = handler
-        http = self._settings.mode == "http"
+        http = settings.mode == "http"
+        workspaces = self._workspaces
+
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+            # bolt's per-request token: the workspace's (our listeners answer by response_url and
+            # post through SlackPoster, but bolt's own middleware reads who our bot is there).
+            workspace = await workspaces.find(enterprise_id=enterprise_id or "", team_id=team_id or "")
+            if workspace is None:
+                return None
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                bot_token=workspace.token,
+                bot_user_id=workspace.identity.user_id,
+                bot_id=workspace.identity.bot_id,
+            )
+
         app = AsyncApp(
-            client=self._reader,
-            signing_secret=self._settings.signing_secret if http else "unused-in-socket-mode",
+            client=self._api,
+            signing_secret=settings.signing_secret if http else "unused-in-socket-mode",
             # Socket Mode traffic is authenticated by the app token; no signatures to check.
             request_verification_enabled=http,
             # Run listeners before answering, so an event is acknowledged only once stored.
             process_before_response=True,
             logger=_bolt_logger(),
             name="popup",
+            before_authorize=self._only_ours,  # strangers are dropped before any look-up of theirs
+            authorize=authorize,  # type: ignore[arg-type]  # bolt's hint omits the None it handles
         )
-        app.use(self._only_ours)
         app.command(_ANY)(self._commands.on_command)
         app.event(_ANY)(self._inbound.on_event)
         app.error(self._on_bolt_error)
@@ -162,6 +226,7 @@ class SlackAdapter:
                     path=self._settings.path,
                     events=self._inbound.on_event,  # event callbacks skip bolt (see EventsServer)
                     limits=self._http_limits,
+                    pages=self.install_pages() if self._pages_here else {},
                 )
                 try:
                     await self._server.start()
@@ -175,7 +240,12 @@ class SlackAdapter:
         except BaseException:
             await self.stop()
             raise
-        _log.info("slack: adapter started in %s mode as %s", self._settings.mode, identity.user_id)
+        single = self._workspaces.single
+        _log.info(
+            "slack: adapter started in %s mode%s%s", settings.mode,
+            f" as {single.identity.user_id}" if single is not None else "",
+            "; workspaces may install it (OAuth)" if self._installations is not None else "",
+        )
 
     async def stop(self) -> None:
         """Stop taking events, then let the ones already taken finish (or cancel them after 10 s)."""
@@ -196,13 +266,14 @@ class SlackAdapter:
         await self._commands.close()
         self._app = None
         self._handler = None
+        self._started = False
 
     async def _connect_socket(self, app: AsyncApp) -> None:
         # Open the connection URL ourselves: a refused app token is then one clear error instead
         # of bolt's endless "Failed to connect; Retrying…".
         try:
             response = await asyncio.wait_for(
-                self._reader.apps_connections_open(app_token=self._settings.app_token), self._connect_timeout
+                self._api.apps_connections_open(app_token=self._settings.app_token), self._connect_timeout
             )
         except SlackApiError as error:
             reason = error.response.get("error") or error.response.status_code
@@ -210,7 +281,7 @@ class SlackAdapter:
         except (TimeoutError, OSError) as error:
             raise PopupError(f"slack: cannot open a Socket Mode connection ({type(error).__name__})") from None
         socket = AsyncSocketModeHandler(
-            app, app_token=self._settings.app_token, web_client=self._reader, ping_interval=self._ping_interval
+            app, app_token=self._settings.app_token, web_client=self._api, ping_interval=self._ping_interval
         )
         socket.client.wss_uri = response["url"]
         self._socket = socket
@@ -224,17 +295,22 @@ class SlackAdapter:
 
     # -- inbound ----------------------------------------------------------------------------------
 
-    def _foreign(self, body: dict[str, Any]) -> bool:
-        """Whether ``body`` is for another installation than ours (then it is logged, once a minute)."""
-        installation = self._installation
-        refusal = installation.refusal(body) if installation is not None else "the adapter is not started"
-        if refusal:
-            self._refusals.refused("not ours", "slack: refused a request (%s): %s", _kind(body), refusal)
-        return bool(refusal)
+    async def _ours(self, body: dict[str, Any]) -> Workspace | None:
+        """The workspace ``body`` is for; None for another installation than ours (then it is
+        logged, once a minute)."""
+        if not self._started:
+            refusal = "the adapter is not started"
+        else:
+            workspace, origin = await self._workspaces.of_payload(body)
+            if workspace is not None:
+                return workspace
+            refusal = f"not this installation ({origin.describe()})"
+        self._refusals.refused("not ours", "slack: refused a request (%s): %s", _kind(body), refusal)
+        return None
 
     async def _only_ours(self, body: dict[str, Any], next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-        """bolt's global middleware: nothing for another installation reaches a listener."""
-        if not self._foreign(body):
+        """bolt's middleware before its authorization: nothing for another installation reaches a listener."""
+        if body.get("type") in _NO_INSTALLATION or await self._ours(body) is not None:
             await next_()
             return None
         if isinstance(body.get("command"), str):
@@ -285,11 +361,25 @@ def _kind(body: dict[str, Any]) -> str:
     return kind[:40] if isinstance(kind, str) else "of no type"
 
 
-def _check(settings: SlackSettings) -> None:
+def _check(settings: SlackSettings, *, installs: InstallStore | None, install_pages_here: bool) -> None:
     """One clear line for a missing or malformed secret (never the secret itself)."""
-    if not settings.bot_token:
+    if settings.installs:
+        if installs is None:
+            raise PopupError("slack: [slack] client_id is set but no database was given for the installs")
+        if not settings.client_secret:
+            raise ConfigError("slack: SLACK_CLIENT_SECRET is not set (needed with [slack] client_id)")
+        if settings.store_tokens == "encrypted" and not settings.token_key:
+            raise ConfigError(
+                'slack: POPUP_TOKEN_KEY is not set; installs\' bot tokens are encrypted with it (or set [slack] '
+                'store_tokens = "plain" to keep them unencrypted in the database)'
+            )
+        if install_pages_here and settings.mode != "http":
+            raise ConfigError(
+                'slack: the install pages need a web server: [web] enabled = true, or [slack] mode = "http"'
+            )
+    elif not settings.bot_token:
         raise ConfigError("slack: SLACK_BOT_TOKEN is not set")
-    if not settings.bot_token.startswith("xoxb-"):
+    if settings.bot_token and not settings.bot_token.startswith("xoxb-"):
         raise ConfigError("slack: SLACK_BOT_TOKEN does not look like a bot token (it should start with xoxb-)")
     if settings.mode == "http" and not settings.signing_secret.strip():
         raise ConfigError("slack: SLACK_SIGNING_SECRET is not set (needed for mode = \"http\")")

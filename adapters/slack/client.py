@@ -1,6 +1,8 @@
 """Talking to the Slack Web API: who we are, posting (paced, split, tagged), finding posts.
 
-Two ``AsyncWebClient``s share one token and base URL but differ in what they retry:
+Each workspace served has its own token (:mod:`adapters.slack.workspaces`); the poster asks, for
+every channel, which workspace's clients speak there. Per workspace, two ``AsyncWebClient``s share
+the token and base URL but differ in what they retry:
 
 * the *writer* (chat.postMessage, file uploads) retries only 429s. A POST that died on a
   connection error may still have been posted, and re-sending it blindly could post a prompt
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -29,7 +31,11 @@ from adapters.slack.mapping import thread_id
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.render import render
 from sessions.errors import ConfigError, DeliveryError, PopupError
+from sessions.installs import WorkspaceKey
 from sessions.model import ChannelRef, Message, MessageRef, Posted, ThreadRef
+
+if TYPE_CHECKING:
+    from adapters.slack.workspaces import Workspaces
 
 _log = logging.getLogger(__name__)
 
@@ -57,6 +63,11 @@ class BotIdentity:
             team_id=self.team_id, app_id=self.app_id, enterprise_id=self.enterprise_id, org_wide=self.org_wide
         )
 
+    @property
+    def key(self) -> WorkspaceKey:
+        """Where the installation is kept: the team, or the org for an org-wide install."""
+        return WorkspaceKey(enterprise_id=self.enterprise_id, team_id="" if self.org_wide else self.team_id)
+
 
 def make_clients(*, token: str, base_url: str, timeout: int = 30) -> tuple[AsyncWebClient, AsyncWebClient]:
     """The (writer, reader) pair described in the module docstring."""
@@ -71,67 +82,63 @@ def make_clients(*, token: str, base_url: str, timeout: int = 30) -> tuple[Async
     return writer, reader
 
 
+async def identify(reader: AsyncWebClient) -> BotIdentity:
+    """Call ``auth.test`` and ``bots.info`` for ``SLACK_BOT_TOKEN``; a refused token is a
+    configuration error.
+
+    ``auth.test`` names our user, bot, team and Grid org; the app is what ``bots.info`` says
+    our bot belongs to (which Slack documents as the way to tell a bot of your own app).
+    Without it no request could be told to be ours, so not learning it stops the start.
+    (An OAuth install needs neither: ``oauth.v2.access`` names them.)
+    """
+    auth = await _ask("auth.test", reader.auth_test)
+    bot_id = str(auth.get("bot_id") or "")
+    org_wide = auth.get("is_enterprise_install") is True
+    team_id = str(auth.get("team_id") or "")
+    extra = {"team_id": team_id} if org_wide and team_id else {}  # an org token must name a team
+    bot = (await _ask("bots.info", reader.bots_info, bot=bot_id, **extra)).get("bot")
+    app_id = str(bot.get("app_id") or "") if isinstance(bot, dict) else ""
+    if not app_id:
+        raise PopupError(f"slack: bots.info did not say which app bot {bot_id or '?'} belongs to")
+    identity = BotIdentity(
+        user_id=str(auth.get("user_id") or ""),
+        bot_id=bot_id,
+        team_id=team_id,
+        app_id=app_id,
+        enterprise_id=str(auth.get("enterprise_id") or ""),
+        org_wide=org_wide,
+    )
+    _log.info("slack: connected as bot user %s of app %s in team %s%s", identity.user_id, identity.app_id,
+              identity.team_id or "-", f" (enterprise {identity.enterprise_id})" if identity.enterprise_id else "")
+    return identity
+
+
+async def _ask(method: str, call: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+    """One start-up call to the Web API, its failures said in one line."""
+    try:
+        return await call(**kwargs)
+    except SlackApiError as error:
+        reason = describe(error)
+        if reason in _AUTH_ERRORS:
+            raise ConfigError(f"slack: SLACK_BOT_TOKEN was refused by Slack ({reason})") from None
+        if reason == "missing_scope":
+            raise ConfigError(
+                f"slack: {method} was refused (missing_scope); the app needs the scopes in slack-manifest.yml "
+                "(reinstall it after adding them)"
+            ) from None
+        raise PopupError(f"slack: {method} failed ({reason})") from None
+    except TRANSPORT_ERRORS as error:
+        raise PopupError(f"slack: cannot reach the Slack Web API ({describe(error)})") from None
+
+
 class SlackPoster:
-    """Posts rendered messages and files, and finds earlier posts by their key."""
+    """Posts rendered messages and files, and finds earlier posts by their key, each in a channel
+    with the token of the workspace it is in."""
 
-    def __init__(self, *, writer: AsyncWebClient, reader: AsyncWebClient, pacer: ChannelPacer) -> None:
-        self._writer = writer
-        self._reader = reader
+    def __init__(self, *, workspaces: Workspaces, pacer: ChannelPacer) -> None:
+        self._workspaces = workspaces
         self._pacer = pacer
-        self._identity: BotIdentity | None = None
         self._partial: dict[tuple[str, str], _Partial] = {}  # (channel id, key) → incomplete post
-
-    @property
-    def identity(self) -> BotIdentity | None:
-        return self._identity
-
-    async def identify(self) -> BotIdentity:
-        """Call ``auth.test`` and ``bots.info`` once; a refused token is a configuration error.
-
-        ``auth.test`` names our user, bot, team and Grid org; the app is what ``bots.info`` says
-        our bot belongs to (which Slack documents as the way to tell a bot of your own app).
-        Without it no request could be told to be ours, so not learning it stops the start.
-        """
-        if self._identity is not None:
-            return self._identity
-        auth = await self._ask("auth.test", self._reader.auth_test)
-        bot_id = str(auth.get("bot_id") or "")
-        org_wide = auth.get("is_enterprise_install") is True
-        team_id = str(auth.get("team_id") or "")
-        extra = {"team_id": team_id} if org_wide and team_id else {}  # an org token must name a team
-        bot = (await self._ask("bots.info", self._reader.bots_info, bot=bot_id, **extra)).get("bot")
-        app_id = str(bot.get("app_id") or "") if isinstance(bot, dict) else ""
-        if not app_id:
-            raise PopupError(f"slack: bots.info did not say which app bot {bot_id or '?'} belongs to")
-        identity = BotIdentity(
-            user_id=str(auth.get("user_id") or ""),
-            bot_id=bot_id,
-            team_id=team_id,
-            app_id=app_id,
-            enterprise_id=str(auth.get("enterprise_id") or ""),
-            org_wide=org_wide,
-        )
-        self._identity = identity
-        _log.info("slack: connected as bot user %s of app %s in team %s%s", identity.user_id, identity.app_id,
-                  identity.team_id or "-", f" (enterprise {identity.enterprise_id})" if identity.enterprise_id else "")
-        return identity
-
-    async def _ask(self, method: str, call: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
-        """One start-up call to the Web API, its failures said in one line."""
-        try:
-            return await call(**kwargs)
-        except SlackApiError as error:
-            reason = describe(error)
-            if reason in _AUTH_ERRORS:
-                raise ConfigError(f"slack: SLACK_BOT_TOKEN was refused by Slack ({reason})") from None
-            if reason == "missing_scope":
-                raise ConfigError(
-                    f"slack: {method} was refused (missing_scope); the app needs the scopes in slack-manifest.yml "
-                    "(reinstall it after adding them)"
-                ) from None
-            raise PopupError(f"slack: {method} failed ({reason})") from None
-        except TRANSPORT_ERRORS as error:
-            raise PopupError(f"slack: cannot reach the Slack Web API ({describe(error)})") from None
 
     async def post(self, channel: ChannelRef, content: Message, *, key: str, thread: bool) -> Posted:
         """Post ``content`` as one or more messages, then its attachments as files.
@@ -143,6 +150,7 @@ class SlackPoster:
         posted twice, and a long recap cut short by a crash or an error is completed.
         """
         channel_id = channel.channel_id
+        writer = (await self._workspaces.of_channel(channel_id)).writer
         partial = self._partial.pop((channel_id, key), None)
         present = partial.present if partial else frozenset()
         first_ts = partial.ts if partial else ""
@@ -167,7 +175,7 @@ class SlackPoster:
                 kwargs["thread_ts"] = first_ts  # a long prompt continues inside its own thread
             try:
                 async with self._pacer.slot(channel_id):
-                    response = await self._writer.chat_postMessage(**kwargs)
+                    response = await writer.chat_postMessage(**kwargs)
             except TRANSPORT_ERRORS as error:
                 raise DeliveryError(
                     f"slack: chat.postMessage to {channel_id} failed ({describe(error)}), part {index + 1} "
@@ -185,7 +193,7 @@ class SlackPoster:
         for attachment in content.attachments:
             try:
                 async with self._pacer.slot(channel_id):
-                    await self._writer.files_upload_v2(
+                    await writer.files_upload_v2(
                         channel=channel_id,
                         filename=attachment.filename,
                         title=attachment.filename,
@@ -199,8 +207,9 @@ class SlackPoster:
     async def channel_name(self, channel: ChannelRef) -> str | None:
         """``#name`` as ``conversations.info`` tells it; None if Slack could not be asked."""
         try:
-            response = await self._reader.conversations_info(channel=channel.channel_id)
-        except TRANSPORT_ERRORS as error:
+            reader = (await self._workspaces.of_channel(channel.channel_id)).reader
+            response = await reader.conversations_info(channel=channel.channel_id)
+        except (DeliveryError, *TRANSPORT_ERRORS) as error:
             _log.info("slack: no name for channel %s (%s)", channel.channel_id, describe(error))
             return None
         info = response.get("channel")
@@ -214,11 +223,12 @@ class SlackPoster:
         and reported as not found, so that the engine calls it.
         """
         try:
-            identity = await self.identify()
+            workspace = await self._workspaces.of_channel(channel.channel_id)
+            identity = workspace.identity
             found: dict[int, _Tagged] = {}
             cursor: str | None = None
             for _ in range(_HISTORY_PAGES):
-                response = await self._reader.conversations_history(
+                response = await workspace.reader.conversations_history(
                     channel=channel.channel_id, include_all_metadata=True, limit=_HISTORY_PAGE, cursor=cursor
                 )
                 for message in response.get("messages") or []:
@@ -254,8 +264,9 @@ class SlackPoster:
         messages: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
+            reader = (await self._workspaces.of_channel(channel.channel_id)).reader
             while True:
-                response = await self._reader.conversations_replies(
+                response = await reader.conversations_replies(
                     channel=channel.channel_id, ts=thread_ts, limit=_HISTORY_PAGE, cursor=cursor
                 )
                 messages.extend(m for m in response.get("messages") or [] if isinstance(m, dict))
@@ -263,7 +274,7 @@ class SlackPoster:
                 cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
                 if not cursor:
                     return messages
-        except TRANSPORT_ERRORS as error:
+        except (DeliveryError, *TRANSPORT_ERRORS) as error:
             _log.warning("slack: cannot read thread %s in %s (%s)", thread_ts, channel.channel_id, describe(error))
             return messages
 

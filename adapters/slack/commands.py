@@ -18,9 +18,10 @@ import aiohttp
 from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 
 from adapters.slack.failures import describe
+from adapters.slack.installation import Origin, origin_of
 from adapters.slack.mapping import map_command
-from adapters.slack.names import NameCache
 from adapters.slack.render import escape
+from adapters.slack.workspaces import Workspace, Workspaces
 from sessions.errors import CommandError, DeliveryError
 from sessions.model import CommandInvoked, CommandReply
 from sessions.ports import EventHandler
@@ -34,17 +35,20 @@ class SlackCommands:
     """bolt's slash-command listener (:meth:`on_command`) and the run that follows it.
 
     ``handler`` says the engine to run commands with (None while the adapter is stopped);
+    ``ours`` the workspace a command comes from (bolt has refused those of others before);
     ``spawn`` runs a coroutine as a task the adapter owns.
     """
 
     def __init__(
         self,
         *,
-        names: NameCache,
+        workspaces: Workspaces,
+        ours: Callable[[dict[str, Any]], Awaitable[Workspace | None]],
         handler: Callable[[], EventHandler | None],
         spawn: Callable[[Coroutine[Any, Any, None]], object],
     ) -> None:
-        self._names = names
+        self._workspaces = workspaces
+        self._ours = ours
         self._handler = handler
         self._spawn = spawn
         self._responder = Responder()
@@ -55,16 +59,24 @@ class SlackCommands:
         if command is None:
             _log.warning("slack: ignored a slash command without channel or user")
             return
+        workspace = await self._ours(body)
+        if workspace is None:
+            return  # uninstalled since bolt let it through
         url = body.get("response_url")
         if isinstance(url, str) and url:
             respond = functools.partial(self._responder.send, url)  # one kept-alive session for all
-        self._spawn(self._run(command, respond))
+        self._spawn(self._run(command, respond, workspace, origin_of(body)))
 
-    async def _run(self, command: CommandInvoked, respond: Any) -> None:
+    async def _run(self, command: CommandInvoked, respond: Any, workspace: Workspace, origin: Origin) -> None:
         handler = self._handler()
         if handler is None:
             return
-        command = dataclasses.replace(command, member=await self._names.member(command.member))
+        # Before the engine posts there: the channel's workspace is where its token comes from.
+        try:
+            await self._workspaces.learn(command.channel.channel_id, origin, workspace)
+        except Exception as error:
+            _log.warning("slack: could not note the workspace of %s (%s)", command.channel.channel_id, error)
+        command = dataclasses.replace(command, member=await workspace.names.member(command.member))
         try:
             reply = await handler.on_command(command)
         except CommandError as error:

@@ -15,6 +15,9 @@ checks goes straight to the adapter's event sink, which answers only once the ev
 (200), or fails with :class:`NotStored` (500, so Slack delivers it again). bolt's middleware and
 listener machinery would do nothing more for them than find that same sink, at several times the
 cost. Slash commands, ``url_verification`` and anything else still go through bolt.
+
+Beside the events path, the server may serve a few pages to browsers (``pages``: the OAuth install
+flow's, when no web server runs): GET only, unsigned by nature, so they take no body.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ MAX_AGE_SECONDS = 5 * 60  # Slack's rule: refuse requests signed more than five 
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 """Takes an ``event_callback`` body; returns once it is durable, or raises :class:`NotStored`."""
+Page = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def parse_payload(body: str, content_type: str) -> object:
@@ -93,9 +97,9 @@ class EventsServer:
     """Serves ``app`` at ``http://host:port/path``; ``port=0`` picks a free port (see :attr:`port`).
 
     With ``events`` given, signed ``event_callback`` bodies go to it directly (see the module
-    docstring) instead of through ``app``. ``limits`` bounds unproven clients (tests shorten its
-    timeouts); ``clock`` is the wall clock signatures are dated by, ``monotonic`` the one the
-    refusal log counts minutes with.
+    docstring) instead of through ``app``; ``pages`` maps other paths to GET handlers. ``limits``
+    bounds unproven clients (tests shorten its timeouts); ``clock`` is the wall clock signatures
+    are dated by, ``monotonic`` the one the refusal log counts minutes with.
     """
 
     def __init__(
@@ -110,9 +114,11 @@ class EventsServer:
         limits: HttpLimits = HttpLimits(),  # noqa: B008 - frozen, so one shared default is safe
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        pages: Mapping[str, Page] | None = None,
     ) -> None:
         self._app = app
         self._events = events
+        self._pages = dict(pages or {})
         self._secret = signing_secret.encode()
         self._host = host
         self._port = port
@@ -163,7 +169,12 @@ class EventsServer:
         connection = self._guard.reading(request)
         try:
             if request.path != self._path:
-                return _closing(web.Response(status=404, text="404: Not Found"))
+                page = self._pages.get(request.path)
+                if page is None:
+                    return _closing(web.Response(status=404, text="404: Not Found"))
+                if request.method not in ("GET", "HEAD") or request.body_exists:
+                    return _closing(web.Response(status=405, text="405: Method Not Allowed", headers={"Allow": "GET"}))
+                return await page(request)
             if request.method != "POST":
                 return _closing(web.Response(status=405, text="405: Method Not Allowed", headers={"Allow": "POST"}))
             return await self._handle(request, connection)

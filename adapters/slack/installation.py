@@ -8,9 +8,10 @@ installation learned at start-up (:meth:`adapters.slack.client.SlackPoster.ident
 names our team (and Grid org), ``bots.info`` for our bot names our app. Slack's own docs give that as the way to tell
 whether a bot belongs to your app.
 
-One Popup serves one installation today. Serving several (OAuth installs) is a change to
-:class:`Installation` alone: :meth:`~Installation.is_ours` becomes a look-up in the set of installed
-teams; nothing that calls it changes.
+One Popup may serve several installations (``SLACK_BOT_TOKEN``'s and OAuth installs): which one a
+payload names is looked up by :class:`adapters.slack.workspaces.Workspaces` (by team, else the org of
+an org-wide install), and :meth:`Installation.is_ours` then says whether the payload is that
+installation's, as for one.
 """
 
 from __future__ import annotations
@@ -56,14 +57,6 @@ class Installation:
             return False
         # A payload naming an org must name ours (and a workspace on no Grid org is in none).
         return not enterprise_id or enterprise_id == self.enterprise_id
-
-    def refusal(self, payload: Mapping[str, Any]) -> str:
-        """Why ``payload`` is not ours ("" when it is), for the log."""
-        team_id, enterprise_id, app_id = _ids(payload)  # on every event: no Origin unless refused
-        if self.is_ours(team_id=team_id, enterprise_id=enterprise_id, app_id=app_id):
-            return ""
-        origin = Origin(team_id=team_id, enterprise_id=enterprise_id, app_id=app_id)
-        return f"not this installation ({origin.describe()})"
 
 
 def origin_of(payload: Mapping[str, Any]) -> Origin:

@@ -9,6 +9,7 @@ their one-time sign-in links. ``start`` serves the pages (aiohttp) and ``stop`` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from adapters.web.auth import Organiser, Signer, new_sign_in_token, token_hash
 from adapters.web.content import message_to_json
 from adapters.web.context import WebBackend, WebContext, page_channel, page_session_id
 from adapters.web.render import render_macro
-from adapters.web.server import make_app
+from adapters.web.server import PageHandler, make_app
 from adapters.web.settings import WebSettings
 from sessions.model import ChannelRef, Member, Message, MessageRef, Posted, ThreadRef
 from sessions.plan_book import PlanBook
@@ -42,8 +43,10 @@ class WebAdapter:
         plans: PlanBook,
         engine: EngineSettings,
         clock: Clock = utc_now,
+        pages: Mapping[str, PageHandler] | None = None,
     ) -> None:
         self.settings = settings
+        self._pages = dict(pages or {})  # other adapters' GET pages (bot/app.py: Slack's install flow)
         self.ctx = WebContext(
             settings=settings, signer=Signer(settings.secret), store=store, plans=plans, engine=engine, clock=clock
         )
@@ -73,7 +76,7 @@ class WebAdapter:
     async def start(self, handler: EventHandler) -> None:
         self.ctx.handler = handler
         await self._load_plans()
-        runner = web.AppRunner(make_app(self.ctx), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
+        runner = web.AppRunner(make_app(self.ctx, self._pages), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)
         try:

@@ -40,6 +40,8 @@ _HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PageHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+"""A GET page another part of Popup asks the web server to serve (bot/app.py hands them over)."""
 CTX: web.AppKey[WebContext] = web.AppKey("popup_web", WebContext)
 BROWSER: web.RequestKey[str] = web.RequestKey("popup_browser", str)
 
@@ -140,7 +142,8 @@ def static_routes() -> list[web.RouteDef]:
     return [web.get("/static/{name}", serve), web.get("/favicon.ico", no_icon)]
 
 
-def make_app(ctx: WebContext) -> web.Application:
+def make_app(ctx: WebContext, pages: Mapping[str, PageHandler] | None = None) -> web.Application:
+    """The application; ``pages`` are GET routes others ask to be served (path → handler)."""
     from adapters.web.dashboard import DashboardRoutes
     from adapters.web.page import PageRoutes
     from adapters.web.public import PublicRoutes
@@ -151,4 +154,6 @@ def make_app(ctx: WebContext) -> web.Application:
     app.add_routes(PageRoutes(ctx).routes())
     app.add_routes(DashboardRoutes(ctx).routes())
     app.add_routes(PublicRoutes(ctx).routes())
+    for path, page in (pages or {}).items():
+        app.router.add_get(path, page)
     return app

@@ -57,6 +57,8 @@ class Config:
             self.slack.bot_token,
             self.slack.signing_secret,
             self.slack.app_token,
+            self.slack.client_secret,
+            self.slack.token_key,
             self.discord.token,
             self.web.secret,
             self.email.smtp_password,
@@ -87,15 +89,21 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     email = read_email(root.sub("email"), env if secrets else None)
     lists = tuple(item.name for item in email.lists) if email.enabled else ()
     engine = dataclasses.replace(read_engine(root.sub("session"), plans), circles=read_circles(root, lists))
+    slack = read_slack(root.sub("slack"), env if secrets else None)
+    web = read_web(root.sub("web"), env if secrets else None)
+    if slack.enabled and slack.installs and slack.mode == "socket" and not web.enabled:
+        raise root.sub("slack").fail(
+            "client_id", 'the install pages need a web server: set [web] enabled = true, or [slack] mode = "http"'
+        )
     return Config(
         source=source,
         storage=read_storage(root.sub("storage")),
         engine=engine,
         plans=plans,
         console=bool(root.sub("console").get("enabled", bool, False)),
-        slack=read_slack(root.sub("slack"), env if secrets else None),
+        slack=slack,
         discord=read_discord(root.sub("discord"), env if secrets else None),
-        web=read_web(root.sub("web"), env if secrets else None),
+        web=web,
         email=email,
         story=read_story(root.sub("story"), env),
     )

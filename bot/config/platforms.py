@@ -6,8 +6,10 @@ import dataclasses
 from collections.abc import Mapping
 
 from adapters.discord.settings import DiscordSettings
-from adapters.slack.settings import SlackSettings
+from adapters.slack.settings import DEFAULT_SCOPES, TOKEN_KEY_VARIABLE, SlackSettings
+from adapters.slack.tokens import fernet_keys
 from bot.config.reader import Reader, require_secret
+from sessions.errors import ConfigError
 
 
 def read_slack(slack: Reader, env: Mapping[str, str] | None) -> SlackSettings:
@@ -26,24 +28,79 @@ def read_slack(slack: Reader, env: Mapping[str, str] | None) -> SlackSettings:
         raise slack.fail("api_base_url", f"{base!r} must be an http(s) URL")
     if base and not base.endswith("/"):
         base += "/"  # the Slack client joins method names onto it
-    settings = SlackSettings(
-        enabled=enabled,
-        mode=mode,
-        host=slack.get("host", str, "127.0.0.1"),
-        port=port,
-        path=path,
-        api_base_url=base,
+    host = slack.get("host", str, "127.0.0.1")
+    settings = _installs(
+        slack, SlackSettings(enabled=enabled, mode=mode, host=host, port=port, path=path, api_base_url=base)
     )
     if not enabled or env is None:
         return settings
-    return dataclasses.replace(
+    installs = settings.installs
+    bot_token = env.get("SLACK_BOT_TOKEN", "").strip()
+    settings = dataclasses.replace(
         settings,
-        bot_token=require_secret(env, "SLACK_BOT_TOKEN", slack, prefix="xoxb-"),
+        # With installs, SLACK_BOT_TOKEN is optional: if set, its workspace is served as well.
+        bot_token=require_secret(env, "SLACK_BOT_TOKEN", slack, prefix="xoxb-") if bot_token or not installs else "",
         signing_secret=require_secret(env, "SLACK_SIGNING_SECRET", slack)
         if mode == "http"
         else env.get("SLACK_SIGNING_SECRET", ""),
         app_token=require_secret(env, "SLACK_APP_TOKEN", slack, prefix="xapp-") if mode == "socket" else "",
     )
+    if not installs:
+        return settings
+    return dataclasses.replace(
+        settings,
+        client_secret=require_secret(env, "SLACK_CLIENT_SECRET", slack),
+        token_key=_token_key(slack, env) if settings.store_tokens == "encrypted" else "",
+    )
+
+
+def _installs(slack: Reader, settings: SlackSettings) -> SlackSettings:
+    """``settings`` with the keys of OAuth installs (one Popup for many workspaces), on when
+    ``client_id`` is set."""
+    client_id = slack.get("client_id", str, "").strip()
+    scopes = slack.get("scopes", list, list(DEFAULT_SCOPES))
+    for index, scope in enumerate(scopes):
+        if not isinstance(scope, str) or not scope.strip() or "," in scope:
+            raise slack.fail(f"scopes[{index}]", f"{scope!r} is not a Slack scope, such as \"chat:write\"")
+    paths: dict[str, str] = {}
+    for key, default in (("install_path", "/slack/install"), ("redirect_path", "/slack/oauth_redirect")):
+        value = slack.get(key, str, default)
+        if not value.startswith("/") or "?" in value:
+            raise slack.fail(key, f"{value!r} must be a path starting with \"/\"")
+        if value == settings.path or value in paths.values():
+            raise slack.fail(key, f"{value!r} is already the path of another route")
+        paths[key] = value
+    redirect_url = slack.get("redirect_url", str, "").strip()
+    if redirect_url and not redirect_url.startswith(("http://", "https://")):
+        raise slack.fail("redirect_url", f"{redirect_url!r} must be an http(s) URL")
+    store_tokens = slack.get("store_tokens", str, "encrypted")
+    if store_tokens not in ("encrypted", "plain"):
+        raise slack.fail("store_tokens", f'{store_tokens!r} must be "encrypted" (with {TOKEN_KEY_VARIABLE}) or "plain"')
+    return dataclasses.replace(
+        settings,
+        client_id=client_id,
+        scopes=tuple(s.strip() for s in scopes),
+        redirect_url=redirect_url,
+        store_tokens=store_tokens,
+        install_path=paths["install_path"],
+        redirect_path=paths["redirect_path"],
+    )
+
+
+def _token_key(slack: Reader, env: Mapping[str, str]) -> str:
+    """POPUP_TOKEN_KEY, checked: installs' bot tokens are encrypted with it before they are stored."""
+    key = env.get(TOKEN_KEY_VARIABLE, "").strip()
+    if not key:
+        raise ConfigError(
+            f"{slack.source}: [slack] client_id is set and the environment variable {TOKEN_KEY_VARIABLE} is not: "
+            "installs' bot tokens are encrypted with it "
+            '(or set [slack] store_tokens = "plain" to store them unencrypted)'
+        )
+    try:
+        fernet_keys(key)
+    except ValueError as error:
+        raise ConfigError(f"{slack.source}: [slack]: {error}") from None
+    return key
 
 
 def read_discord(discord: Reader, env: Mapping[str, str] | None) -> DiscordSettings:

@@ -1,8 +1,8 @@
 """The store on PostgreSQL, through asyncpg: connecting and migrating, sessions and prompts,
 housekeeping and the recap; the session's channels (:mod:`storage.postgres.channel_store`), the
 outbound ledger (:mod:`storage.postgres.ledger`), leases (:mod:`storage.postgres.leases`), replies
-(:mod:`storage.postgres.replies`) and the web side's store (:mod:`storage.postgres.web_store`) come
-in mixins.
+(:mod:`storage.postgres.replies`), the web side's store (:mod:`storage.postgres.web_store`) and where
+the bot is installed (:mod:`storage.postgres.install_store`) come in mixins.
 
 Inbound writes go through :class:`storage.postgres.writer.Writer` (group commit, one transaction at
 a time cluster-wide); control-plane writes are single statements (compare-and-set, the ledger's
@@ -35,6 +35,7 @@ from sessions.store import Pruned, PruneHorizon, StorageFigures
 from storage.postgres import housekeeping
 from storage.postgres.channel_store import ChannelStoreMethods
 from storage.postgres.channels import active_session_id, lock_channels
+from storage.postgres.install_store import InstallStoreMethods
 from storage.postgres.leases import LeaseMethods
 from storage.postgres.ledger import LedgerMethods
 from storage.postgres.migrate import SchemaVersions, migrate, refuse_newer, schema_versions
@@ -57,12 +58,15 @@ async def connect_pool(url: str, *, max_size: int = 8) -> Any:
         raise StorageError(f"storage.url {url!r}: cannot connect: {exc}") from exc
 
 
-class PostgresStore(ChannelStoreMethods, LedgerMethods, LeaseMethods, ReplyMethods, WebStoreMethods):
+class PostgresStore(
+    ChannelStoreMethods, LedgerMethods, LeaseMethods, ReplyMethods, WebStoreMethods, InstallStoreMethods
+):
     """:class:`sessions.store.Store` and :class:`sessions.store.RecapQueries` on a PostgreSQL
     database. Open with :meth:`open`.
 
-    The session's channels, the ledger, leases, replies and the web side's store
-    (:class:`sessions.web.WebStore`) come from the mixins named in this module's docstring.
+    The session's channels, the ledger, leases, replies, the web side's store
+    (:class:`sessions.web.WebStore`) and the installs (:class:`sessions.installs.InstallStore`) come from
+    the mixins named in this module's docstring.
     """
 
     def __init__(self, pool: Any, url: str) -> None:

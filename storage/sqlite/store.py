@@ -4,8 +4,8 @@ Writes go through :class:`storage.sqlite.writer.Writer` (group commit); reads go
 of their own (:mod:`storage.sqlite.connections`); rows become records in :mod:`storage.sqlite.rows`;
 the recap's aggregates are in :mod:`storage.sqlite.recap_queries`. The rest of the store comes in
 mixins: the session's channels (:mod:`storage.sqlite.channel_store`), the outbound ledger
-(:mod:`storage.sqlite.ledger`), replies (:mod:`storage.sqlite.replies`) and the web side's store
-(:mod:`storage.sqlite.web_store`).
+(:mod:`storage.sqlite.ledger`), replies (:mod:`storage.sqlite.replies`), the web side's store
+(:mod:`storage.sqlite.web_store`) and where the bot is installed (:mod:`storage.sqlite.install_store`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from storage.sqlite.channel_store import ChannelStoreMethods
 from storage.sqlite.channels import active_session_id
 from storage.sqlite.checkpoint import Checkpointer
 from storage.sqlite.connections import Connections, create_private_file, fetch_all, fetch_one, open_connections
+from storage.sqlite.install_store import InstallStoreMethods
 from storage.sqlite.ledger import LedgerMethods
 from storage.sqlite.recap_queries import SqliteRecapQueries
 from storage.sqlite.replies import ReplyMethods
@@ -46,11 +47,12 @@ from storage.sqlite.writer import Writer
 _log = logging.getLogger(__name__)
 
 
-class SqliteStore(ChannelStoreMethods, LedgerMethods, ReplyMethods, WebStoreMethods):
+class SqliteStore(ChannelStoreMethods, LedgerMethods, ReplyMethods, WebStoreMethods, InstallStoreMethods):
     """:class:`sessions.store.Store` on one SQLite file. Open with :meth:`open`.
 
-    The session's channels, the ledger, replies and the web side's store
-    (:class:`sessions.web.WebStore`) come from the mixins named in this module's docstring.
+    The session's channels, the ledger, replies, the web side's store
+    (:class:`sessions.web.WebStore`) and the installs (:class:`sessions.installs.InstallStore`) come from
+    the mixins named in this module's docstring.
     """
 
     def __init__(self, connections: Connections, path: str) -> None:

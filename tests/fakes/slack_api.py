@@ -11,7 +11,13 @@ every call so tests can assert on what was sent:
   our bot belongs to;
 * ``/socket``: the Socket Mode websocket (``hello``, then envelopes the test sends; acks come
   back as ``{"envelope_id": …}``);
-* ``/respond/{id}``: response URLs for slash commands.
+* ``/respond/{id}``: response URLs for slash commands;
+* more workspaces, installed through ``oauth.v2.access`` (:meth:`FakeSlack.install_code` hands out
+  the code Slack would redirect the installer's browser with): each has a bot token, bot user and bot
+  of its own, which ``auth.test``, ``bots.info`` and the messages it posts show; a channel given to a
+  workspace (``channel_teams``) is found only with that workspace's token, so a post with another
+  workspace's token fails (``channel_not_found``) as it does on Slack; :meth:`FakeSlack.uninstall`
+  revokes a workspace's token.
 """
 
 from __future__ import annotations
@@ -34,6 +40,32 @@ TEAM_ID = "T0001"
 APP_ID = "A0001"  # the app our bot belongs to: bots.info says so, and every payload carries it
 
 _JSON_ARGS = ("blocks", "metadata", "files", "attachments")
+
+
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret"
+
+
+@dataclass(slots=True)
+class FakeWorkspace:
+    """A workspace the app is installed in (or an org, for an org-wide install): its bot and token."""
+
+    team_id: str
+    token: str
+    bot_user_id: str
+    bot_id: str
+    app_id: str = APP_ID
+    enterprise_id: str = ""
+    org_wide: bool = False
+    name: str = "Fake"
+
+    def serves(self, team_id: str) -> bool:
+        """Whether this install's token may act in a channel of ``team_id`` (an org-wide install: any
+        workspace of its org, which the fake does not model further)."""
+        return self.org_wide or team_id == self.team_id
+
+
+CALLER: web.RequestKey[FakeWorkspace] = web.RequestKey("caller", FakeWorkspace)
 
 
 @dataclass(slots=True)
@@ -79,6 +111,11 @@ class FakeSlack:
     org_wide: bool = False
     bots_info_error: str = ""
     channel_names: dict[str, str] = field(default_factory=dict)  # conversations.info: channel id → name
+    # Channels in a given workspace (channel id → team id): only that workspace's token finds them.
+    channel_teams: dict[str, str] = field(default_factory=dict)
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
+    installed: dict[str, FakeWorkspace] = field(default_factory=dict)  # token → workspace (OAuth installs)
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → messages
@@ -93,6 +130,8 @@ class FakeSlack:
     _socket_ready: asyncio.Event | None = None
     _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _codes: dict[str, FakeWorkspace] = field(default_factory=dict)  # OAuth codes not yet exchanged
+    _installs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -123,6 +162,48 @@ class FakeSlack:
 
     def response_url(self, rid: str = "1") -> str:
         return f"http://127.0.0.1:{self.port}/respond/{rid}"
+
+    # -- workspaces -------------------------------------------------------------------------------
+
+    def install_code(
+        self, team_id: str, *, enterprise_id: str = "", org_wide: bool = False, app_id: str = APP_ID
+    ) -> str:
+        """The code Slack hands the installer's browser once they allow the app in ``team_id`` (or in
+        the org ``enterprise_id``, org-wide); ``oauth.v2.access`` exchanges it, once, for a token."""
+        n = next(self._installs)
+        who = team_id or enterprise_id
+        workspace = FakeWorkspace(
+            team_id=team_id, token=f"xoxb-{who.lower()}-{n}", bot_user_id=f"UBOT{who}", bot_id=f"BBOT{who}",
+            app_id=app_id, enterprise_id=enterprise_id, org_wide=org_wide, name=f"Workspace {who}",
+        )
+        code = f"code-{who}-{n}"
+        self._codes[code] = workspace
+        return code
+
+    def uninstall(self, team_id: str) -> None:
+        """The workspace removed the app: its token is revoked."""
+        for token, workspace in list(self.installed.items()):
+            if workspace.team_id == team_id:
+                del self.installed[token]
+
+    def workspace(self, team_id: str) -> FakeWorkspace:
+        """The installed workspace ``team_id`` (the main one included)."""
+        for workspace in (self._main(), *self.installed.values()):
+            if workspace.team_id == team_id:
+                return workspace
+        raise KeyError(team_id)
+
+    def _main(self) -> FakeWorkspace:
+        """The workspace of ``bot_token`` (SLACK_BOT_TOKEN), as the fields above describe it."""
+        return FakeWorkspace(
+            team_id=self.team_id, token=self.bot_token, bot_user_id=BOT_USER_ID, bot_id=BOT_ID,
+            enterprise_id=self.enterprise_id, org_wide=self.org_wide,
+        )
+
+    def _caller(self, token: str) -> FakeWorkspace | None:
+        if token == self.bot_token:
+            return self._main()
+        return self.installed.get(token)
 
     # -- queries for tests --------------------------------------------------------------------------
 
@@ -200,33 +281,65 @@ class FakeSlack:
         self.calls.append(Call(method=method, args=args, token=token))
         if self.outage:
             return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
+        if method == "oauth.v2.access":
+            return self._oauth_v2_access(request, args)  # the app's credentials, not a token
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                return _ok_false("invalid_auth")
+            return await self._m_apps_connections_open(request, args)
+        caller = self._caller(token)
+        if caller is None:
             return _ok_false("invalid_auth")
+        team = self.channel_teams.get(str(args.get("channel", "")))
+        if team is not None and not caller.serves(team):
+            return _ok_false("channel_not_found")  # Slack's answer for a channel of another workspace
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _ok_false("unknown_method")
+        request[CALLER] = caller
         response: web.StreamResponse = await handler(request, args)
         return response
+
+    def _oauth_v2_access(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        client_id, client_secret = str(args.get("client_id", "")), str(args.get("client_secret", ""))
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if (client_id, client_secret) != (self.client_id, self.client_secret):
+            return _ok_false("invalid_client_id" if client_id != self.client_id else "bad_client_secret")
+        workspace = self._codes.pop(str(args.get("code", "")), None)
+        if workspace is None:
+            return _ok_false("invalid_code")  # unknown, or already exchanged
+        self.installed[workspace.token] = workspace
+        enterprise = {"id": workspace.enterprise_id, "name": "Fake Org"} if workspace.enterprise_id else None
+        team = None if workspace.org_wide else {"id": workspace.team_id, "name": workspace.name}
+        return web.json_response(
+            {"ok": True, "access_token": workspace.token, "token_type": "bot",
+             "scope": "commands,chat:write,channels:history", "bot_user_id": workspace.bot_user_id,
+             "app_id": workspace.app_id, "team": team, "enterprise": enterprise,
+             "is_enterprise_install": workspace.org_wide, "authed_user": {"id": "UINSTALLER"}}
+        )
 
     # -- methods ------------------------------------------------------------------------------------
 
     async def _m_auth_test(self, request: web.Request, args: dict[str, Any]) -> web.Response:
-        answer = {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "popup",
-                  "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
-                  "is_enterprise_install": self.org_wide}
-        if self.enterprise_id:
-            answer.update(enterprise_id=self.enterprise_id, enterprise="Fake Org")
+        caller = request[CALLER]
+        answer = {"ok": True, "url": "https://fake.slack.com/", "team": caller.name, "user": "popup",
+                  "team_id": caller.team_id, "user_id": caller.bot_user_id, "bot_id": caller.bot_id,
+                  "is_enterprise_install": caller.org_wide}
+        if caller.enterprise_id:
+            answer.update(enterprise_id=caller.enterprise_id, enterprise="Fake Org")
         return web.json_response(answer)
 
     async def _m_bots_info(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        caller = request[CALLER]
         if self.bots_info_error:
             return _ok_false(self.bots_info_error)
-        if args.get("bot") != BOT_ID:
+        if args.get("bot") != caller.bot_id:
             return _ok_false("bot_not_found")
         return web.json_response(
-            {"ok": True, "bot": {"id": BOT_ID, "deleted": False, "name": "popup", "updated": 1_700_000_000,
-                                 "app_id": APP_ID, "user_id": BOT_USER_ID,
+            {"ok": True, "bot": {"id": caller.bot_id, "deleted": False, "name": "popup", "updated": 1_700_000_000,
+                                 "app_id": caller.app_id, "user_id": caller.bot_user_id,
                                  "icons": {"image_36": "https://fake.slack.com/36.png"}}}
         )
 
@@ -255,8 +368,9 @@ class FakeSlack:
         if not args.get("text") and not args.get("blocks"):
             return _ok_false("no_text")
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
+        caller = request[CALLER]
         message: dict[str, Any] = {
-            "type": "message", "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
+            "type": "message", "ts": ts, "user": caller.bot_user_id, "bot_id": caller.bot_id,
             "text": args.get("text", ""), "blocks": args.get("blocks") or [],
         }
         if args.get("metadata"):
