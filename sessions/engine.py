@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -88,7 +87,7 @@ class Engine:
         # A lock lives while a step of its session holds or awaits it, so a long-running bot does
         # not keep one for every session it ever ran.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._ended: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+        self._ended: dict[int, asyncio.Event] = {}  # for wait_closed's waiters, dropped as the session ends
         self._tasks: set[asyncio.Task[None]] = set()
         self._commands_running: set[asyncio.Task[CommandReply]] = set()
         self._threads = ThreadIndex(store)
@@ -155,13 +154,20 @@ class Engine:
 
     async def wait_closed(self, session_id: int) -> SessionRecord:
         """Wait until the session is closed or cancelled (for tests, the demo and benchmarks)."""
-        session = await self._store.get_session(session_id)
-        while session is not None and not session.state.is_terminal:
-            await self._ended[session_id].wait()
+        while True:
+            # The event first: an end between reading the row and waiting still wakes us.
+            ended = self._ended.setdefault(session_id, asyncio.Event())
             session = await self._store.get_session(session_id)
-        if session is None:
-            raise LookupError(f"no session {session_id}")
-        return session
+            if session is None:
+                raise LookupError(f"no session {session_id}")
+            if session.state.is_terminal:
+                return session
+            await ended.wait()
+
+    def _session_ended(self, session_id: int) -> None:
+        ended = self._ended.pop(session_id, None)
+        if ended is not None:
+            ended.set()
 
     def _lock(self, session_id: int) -> asyncio.Lock:
         lock = self._locks.get(session_id)
@@ -310,7 +316,7 @@ class Engine:
                     await move_session(
                         self._store, session_id, SessionState.CLOSING, SessionEvent.RECAP_POSTED, at=self._clock()
                     )
-                    self._ended[session_id].set()
+                    self._session_ended(session_id)
                     _log.info("session %d closed", session_id)
                     return
         self._retry_later(f"recap:{session_id}", attempt, self.close_session, session_id, attempt + 1)
@@ -325,7 +331,7 @@ class Engine:
             self._wakeups.cancel(f"open:{session.id}")
             self._threads.forget_session(session.id)
             await self._post_cancelled(session, locked=True)
-        self._ended[session.id].set()
+        self._session_ended(session.id)
         return True
 
     # -- a channel added by the engine itself (the web page) ---------------------------------------

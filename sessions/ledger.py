@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +80,10 @@ class Ledger:
         self._spawn = spawn  # for follow-up work the engine owns (and cancels on shutdown)
         self._per_platform = per_platform
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._channel_locks: defaultdict[tuple[int, ChannelRef], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A lock lives while a delivery holds or awaits it: the map does not grow with every day.
+        self._channel_locks: weakref.WeakValueDictionary[tuple[int, ChannelRef], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def deliver(
         self,
@@ -137,11 +140,17 @@ class Ledger:
         if slots is None:
             width = port.parallel_channels if isinstance(port, PacesFanOut) else self._per_platform
             slots = self._slots[channel.platform] = asyncio.Semaphore(width)
-        async with self._channel_locks[(session.id, channel)], slots:
+        async with self._channel_lock(session.id, channel), slots:
             for item in missing:
                 if not await self._post(session, port, channel, item, marker + item.key):
                     return False
         return True
+
+    def _channel_lock(self, session_id: int, channel: ChannelRef) -> asyncio.Lock:
+        lock = self._channel_locks.get((session_id, channel))
+        if lock is None:
+            lock = self._channel_locks[(session_id, channel)] = asyncio.Lock()
+        return lock
 
     async def _post(
         self, session: SessionRecord, port: ChatPort, channel: ChannelRef, item: Outgoing, marker: str
