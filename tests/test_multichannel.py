@@ -183,6 +183,16 @@ async def day(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) 
     assert clock.failures == []
 
 
+async def joined_then_down(day: MakeDay, clock: FakeClock, plan: Plan) -> Day:
+    """A day started on Slack at its first prompt, #general on Discord joined, then gone (bot removed)."""
+    started = await day([plan])
+    code = join_code(await started.command(SLACK, "start"))
+    await clock.advance(0)
+    await started.command(DISCORD, "join", code, who=BOB)
+    started.discord.down.add("987")
+    return started
+
+
 def join_code(answer: str) -> str:
     found = CODE.search(answer)
     assert found is not None, answer
@@ -400,11 +410,7 @@ async def test_a_restart_posts_nothing_twice_in_any_channel_and_catches_up_the_o
     day: MakeDay, clock: FakeClock
 ) -> None:
     plan = offset_plan(prompts=("+0s", "+10s"), recap="+20s")
-    first = await day([plan])
-    code = join_code(await first.command(SLACK, "start"))
-    await clock.advance(0)
-    await first.command(DISCORD, "join", code, who=BOB)
-    first.discord.down.add("987")
+    first = await joined_then_down(day, clock, plan)
     await clock.advance(10)
     await first.close()
     first.discord.down.clear()
@@ -470,11 +476,7 @@ async def test_a_port_that_paces_itself_gets_its_whole_fan_out_at_once(
 
 async def test_a_channel_still_without_the_recap_gets_it_after_a_restart(day: MakeDay, clock: FakeClock) -> None:
     plan = offset_plan(prompts=("+0s",), recap="+10s")
-    first = await day([plan])
-    code = join_code(await first.command(SLACK, "start"))
-    await clock.advance(0)
-    await first.command(DISCORD, "join", code, who=BOB)
-    first.discord.down.add("987")
+    first = await joined_then_down(day, clock, plan)
     await clock.advance(10)
     assert (await first.closed()).state is SessionState.CLOSED
     assert first.discord.keys(DISCORD) == ["opening", "prompt:1"]
