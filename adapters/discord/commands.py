@@ -33,7 +33,6 @@ SIMPLE_COMMANDS: dict[str, str] = {
     "next": "Post the next pending prompt now",
     "plans": "List the plans you can start",
     "forget": "Remove your replies from this channel's session and its recap",
-    "leave": "Take this channel out of its session (replies already given stay)",
     "web": "A one-time sign-in link to the web dashboard (only you see it)",
     "help": "How Popup works",
 }
@@ -76,6 +75,7 @@ def build_group(*, plan_names: Sequence[str], run: Runner) -> app_commands.Group
     group.add_command(_join(run))
     group.add_command(_link(run))
     group.add_command(_invite(run))
+    group.add_command(_leave(run))
     for name, description in SIMPLE_COMMANDS.items():
         group.add_command(_simple(name, description, run))
     # Discord lists subcommands in the order they were added: put them in ORDER.
@@ -112,6 +112,18 @@ def _invite(run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
 
     return app_commands.Command(
         name="invite", description="Bring a mailing list into this channel's session", callback=invite
+    )
+
+
+def _leave(run: Runner) -> app_commands.Command[app_commands.Group, ..., None]:
+    @app_commands.describe(target="An invited list to take out instead, as email:NAME (leave out: this channel)")
+    async def leave(interaction: discord.Interaction, target: str | None = None) -> None:
+        await run(interaction, "leave", (target.strip(),) if target and target.strip() else ())
+
+    return app_commands.Command(
+        name="leave",
+        description="Take this channel (or an invited list) out of its session; replies stay",
+        callback=leave,
     )
 
 

@@ -72,6 +72,8 @@ async def test_popup_group_is_synced_to_the_guild_with_every_subcommand(
     assert not link_code.get("required")
     (invite_target,) = subcommands["invite"]["options"]
     assert (invite_target["name"], invite_target["type"], invite_target["required"]) == ("target", 3, True)
+    (leave_target,) = subcommands["leave"]["options"]
+    assert (leave_target["name"], leave_target["type"], leave_target.get("required", False)) == ("target", 3, False)
     start_options = {o["name"]: o for o in subcommands["start"]["options"]}
     assert start_options["plan"]["autocomplete"] is True
     assert start_options["plan"]["type"] == 3
@@ -107,6 +109,20 @@ async def test_invite_passes_the_typed_target_to_the_engine_as_its_one_word(
     (command,) = handler.commands
     assert (command.name, command.args, command.channel) == ("invite", ("email:learning",), channel(fake))
     assert interaction.followups[0]["content"] == "ok invite"
+
+
+@pytest.mark.parametrize(("options", "args"), [({}, ()), ({"target": " email:learning "}, ("email:learning",))])
+async def test_leave_takes_this_channel_or_the_named_list(
+    fake: FakeDiscord,
+    adapter: DiscordAdapter,
+    handler: RecordingHandler,
+    options: dict[str, str],
+    args: tuple[str, ...],
+) -> None:
+    interaction = await fake.invoke(fake.olga, "leave", options)
+    await eventually(lambda: len(interaction.followups) == 1, what="the answer")
+    (command,) = handler.commands
+    assert (command.name, command.args, command.channel) == ("leave", args, channel(fake))
 
 
 async def test_manage_server_members_are_admins_and_empty_options_are_left_out(
