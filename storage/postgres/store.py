@@ -170,10 +170,14 @@ class PostgresStore(ChannelStoreMethods, LedgerMethods, LeaseMethods, ReplyMetho
         )
         return None if latest is None else await self.get_session(latest)
 
-    async def list_sessions(self, states: Sequence[SessionState] = ()) -> list[SessionRecord]:
-        if not states:
-            return await self._sessions_where("true", ())
-        return await self._sessions_where("s.state = ANY($1::text[])", ([s.value for s in states],))
+    async def list_sessions(
+        self, states: Sequence[SessionState] = (), *, closed_since: datetime | None = None
+    ) -> list[SessionRecord]:
+        # Both filters always in the statement: NULL parameters switch them off.
+        return await self._sessions_where(
+            "($1::text[] IS NULL OR s.state = ANY($1::text[])) AND ($2::float8 IS NULL OR s.closed_at >= $2)",
+            ([s.value for s in states] if states else None, None if closed_since is None else ts(closed_since)),
+        )
 
     async def _sessions_where(self, condition: str, params: tuple[object, ...]) -> list[SessionRecord]:
         # ``condition`` is always a literal from this module; values travel as parameters.

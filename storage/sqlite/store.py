@@ -154,11 +154,16 @@ class SqliteStore(ChannelStoreMethods, LedgerMethods, ReplyMethods, WebStoreMeth
         )
         return None if row is None or row["latest"] is None else await self.get_session(row["latest"])
 
-    async def list_sessions(self, states: Sequence[SessionState] = ()) -> list[SessionRecord]:
+    async def list_sessions(
+        self, states: Sequence[SessionState] = (), *, closed_since: datetime | None = None
+    ) -> list[SessionRecord]:
+        since = None if closed_since is None else ts(closed_since)
         if not states:
-            return await self._sessions_where("1 = 1", ())
+            return await self._sessions_where("(? IS NULL OR s.closed_at >= ?)", (since, since))
         marks = ", ".join("?" for _ in states)
-        return await self._sessions_where(f"s.state IN ({marks})", tuple(s.value for s in states))
+        return await self._sessions_where(
+            f"s.state IN ({marks}) AND (? IS NULL OR s.closed_at >= ?)", (*(s.value for s in states), since, since)
+        )
 
     async def _sessions_where(self, condition: str, params: Params) -> list[SessionRecord]:
         # ``condition`` is always a literal from this module; values travel as parameters. One

@@ -6,7 +6,9 @@ balancer would) and sent again, to any, until one acknowledges it. Discord throu
 each process one shard of three (``shard_ids = [n]``, ``shard_count = 3``), so only one of them
 hears the guild: the session starts on Slack, the guild's channel joins it with ``/popup join
 CODE``, and members answer in its prompt threads too. The process of the guild's shard is killed at
-least once: what was said while it was away reaches the database by its back-fill after the restart.
+random like the others, and once more after the last prompt: the session is stopped from Slack while
+it is down and it starts again only once the session is closed. What was said while it was away
+reaches the database by its back-fill after the restart, also for the session that closed meanwhile.
 
 Afterwards: every acknowledged Slack reply and every Discord message in a prompt thread before the
 recap is stored once, every prompt and the recap are posted once in each channel (Slack by key,
@@ -41,14 +43,16 @@ PROCESSES = 3
 LEASE_SECONDS = 3
 # A ceiling for a loaded 2-core machine on top of the lease: starting a step, a slow request.
 SLACK_SECONDS = 5.0
-# chat.postMessage calls (1-based) answered 429; their poster is killed while it waits.
-HELD_POSTS = (3, 6)
+# chat.postMessage calls (1-based) answered 429 (prompts 2 and 3); their poster is killed while it waits.
+HELD_POSTS = (3, 5)
 RETRY_AFTER = 2
+RESUME_SETTLES = 3.0  # seconds after a restart is ready within which its resume's back-fill is done
 # The process (and Discord shard) that hears the guild: the fake gives the guild an id on it.
 GUILD_SHARD = 1
 _JOIN = re.compile(r"/popup join ([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{5})")
 
-CLUSTER_DAY = plan("cluster", "+14s", *((f"+{at}s", f"Prompt at {at}s?") for at in (3, 6, 9, 11)), title="Cluster day")
+# The recap comes by `/popup stop` once the last prompt is out (see the test), long before its time.
+CLUSTER_DAY = plan("cluster", "+40s", *((f"+{at}s", f"Prompt at {at}s?") for at in (3, 6, 9, 11)), title="Cluster day")
 
 
 def _post_calls(fake: FakeSlack) -> int:
@@ -150,6 +154,7 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
         killing = asyncio.Lock()
         down: set[PopupProcess] = set()  # killed, not ready again yet
         killed_at: dict[int, float] = {}  # pid -> when it was killed
+        ready_at = 0.0  # when the latest restart was ready
         loop = asyncio.get_running_loop()
 
         async def kill(victim: PopupProcess) -> None:
@@ -163,8 +168,10 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
             shard_kills += victim is guild_shard
 
         async def restart(victim: PopupProcess) -> None:
+            nonlocal ready_at
             try:
                 await victim.start()
+                ready_at = loop.time()
             finally:
                 down.discard(victim)
                 talkers.shard_down = guild_shard in down
@@ -178,6 +185,7 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
 
         async def kill_the_waiting_holders() -> None:
             """Kill the poster waiting out a 429; time how long the others take to post again."""
+            restarts = []  # in the background: the next held post may come before a slow restart is done
             for call in HELD_POSTS:
                 await eventually(lambda: _post_calls(fake) >= call, within=40, what=f"post call {call}")  # noqa: B023
                 victim = None
@@ -194,10 +202,44 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
                     await eventually(lambda: _post_calls(fake) > call, within=30, what="a takeover")  # noqa: B023
                     takeovers.append(loop.time() - killed_at[pid])
                 if victim is not None:
-                    await restart(victim)
+                    restarts.append(asyncio.create_task(restart(victim)))
+            await asyncio.gather(*restarts)
 
         def recapped() -> bool:
             return any(k[0] == "recap" for k in _keys(fake)) and _discord_recapped(discord)
+
+        async def closed() -> bool:
+            return [tuple(r) for r in await _rows(url, "SELECT state FROM sessions")] == [("closed",)]
+
+        async def close_while_the_guilds_shard_is_down(senders: list[SlackSender]) -> list[int]:
+            """Once the last prompt is out: kill the guild's shard, let members talk, stop the session
+            from Slack; start the shard again only once the session is closed. What was said in
+            between reaches no process live, and the restarted one finds no running session: only a
+            back-fill of the session that closed while it was away brings it in."""
+            await holders
+            await eventually(lambda: len(discord.threads) == 4, within=30, what="the last prompt on Discord")
+            async with killing:
+                # Nor a restart under way or just done: a process starting back-fills the running
+                # session (a few REST calls after "ready"), which would bring in what is said next.
+                settled = lambda: not down and loop.time() - ready_at > RESUME_SETTLES  # noqa: E731
+                await eventually(settled, within=30, what="every process up and resumed")
+                await kill(guild_shard)
+                first = len(talkers.said)
+                await eventually(lambda: len(talkers.said) >= first + 5, within=10, what="talk while the shard is down")
+                live = [sender for sender, p in zip(senders, processes, strict=True) if p not in down]
+                stop = command_form(CHANNEL, "UORG", "stop", response_url=fake.response_url())
+                assert (await live[0].command(stop))[0] == 200
+                await eventually(recapped, within=30, what="the recap on both platforms")
+                await eventually(closed, within=20, what="the session closed")
+                across = talkers.said[first:]
+            await restart(guild_shard)
+
+            async def backfilled() -> bool:
+                rows = await _rows(url, "SELECT message_id FROM replies WHERE platform = 'discord'")
+                return {str(m) for m in across} <= {str(r["message_id"]) for r in rows}
+
+            await eventually(backfilled, within=30, what="what was said across the recap, back-filled")
+            return across
 
         try:
             await asyncio.gather(*(p.start() for p in processes))
@@ -219,6 +261,7 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
                 traffic = asyncio.create_task(members.run())
                 talking = asyncio.create_task(talkers.run())
                 holders = asyncio.create_task(kill_the_waiting_holders())
+                across_the_recap = asyncio.create_task(close_while_the_guilds_shard_is_down(senders))
                 deadline = loop.time() + 40
                 # The guild's shard first (once its first prompt thread is open), then any process.
                 await eventually(lambda: bool(discord.threads), within=20, what="a prompt thread on Discord")
@@ -228,10 +271,7 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
                     await kill_and_restart(victims.pop() if victims else processes[chaos.randrange(PROCESSES)])
                 await eventually(recapped, within=20, what="the recap on both platforms")
                 await holders
-
-                async def closed() -> bool:
-                    return [tuple(r) for r in await _rows(url, "SELECT state FROM sessions")] == [("closed",)]
-
+                across = await across_the_recap
                 await eventually(closed, within=20, what="the session closed")
                 members.stop()
                 talkers.stop()
@@ -273,6 +313,7 @@ async def test_three_processes_on_one_database_survive_kills(tmp_path: Path) -> 
     assert len(members.acked) > 30
     assert len(said) > 30
     assert {str(m) for m in talkers.away} & said, "nothing was said while the guild's shard was down"
+    assert {str(m) for m in across} <= said  # said before the recap, while its shard was down
     assert lost == set(), sorted(lost)
     assert len(stored) == len(set(stored))  # each stored once
     assert duplicates == 0, (keys, footers)
