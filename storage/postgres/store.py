@@ -173,11 +173,15 @@ class PostgresStore(ChannelStoreMethods, LedgerMethods, LeaseMethods, ReplyMetho
     async def list_sessions(
         self, states: Sequence[SessionState] = (), *, closed_since: datetime | None = None
     ) -> list[SessionRecord]:
-        # Both filters always in the statement: NULL parameters switch them off.
-        return await self._sessions_where(
-            "($1::text[] IS NULL OR s.state = ANY($1::text[])) AND ($2::float8 IS NULL OR s.closed_at >= $2)",
-            ([s.value for s in states] if states else None, None if closed_since is None else ts(closed_since)),
-        )
+        conditions: list[str] = []
+        params: list[object] = []
+        if states:
+            params.append([s.value for s in states])
+            conditions.append(f"s.state = ANY(${len(params)}::text[])")
+        if closed_since is not None:
+            params.append(ts(closed_since))
+            conditions.append(f"s.closed_at >= ${len(params)}")
+        return await self._sessions_where(" AND ".join(conditions) or "true", tuple(params))
 
     async def _sessions_where(self, condition: str, params: tuple[object, ...]) -> list[SessionRecord]:
         # ``condition`` is always a literal from this module; values travel as parameters.
