@@ -136,6 +136,12 @@ class Engine:
             known = {session.id for session in sessions}
             watch = watch_for_sessions(self._cluster, self._store, known, self._resume_now)
             self._watching = asyncio.create_task(watch, name="popup-cluster-watch")
+            # A lone process is up whenever its sessions end; in a cluster, another may have
+            # closed one while this one was down, and what was said meanwhile in channels only
+            # this process hears (its Discord shard) reached nobody.
+            since = now - self._settings.backfill_closed_within
+            for session in await self._store.list_sessions([SessionState.CLOSED], closed_since=since):
+                self._wakeups.at(f"backfill:{session.id}", now, self._inbound.backfill, session, self._ports)
 
     def _resume_now(self, session: SessionRecord) -> None:
         self._wakeups.at(f"resume:{session.id}", self._clock(), self._resume, session)

@@ -95,15 +95,19 @@ class Inbound:
         # Within one process the thread index already waits for the posts under way; only another
         # process's can be unknown here, so a lone process never holds back an unrelated thread's event.
         platform = thread.channel.platform
-        if target is None and self._shared_database and await self._store.thread_post_under_way(platform):
-            # Perhaps a thread another process has just opened and not yet recorded: taking the
-            # event as none of ours would lose it, so have the platform (or adapter) hand it over again.
-            _log.info(
-                "%s thread %s unknown while a prompt post is under way: not stored yet",
-                thread.channel.platform,
-                thread.thread_id,
-            )
-            raise NotStored(key)
+        if target is None and self._shared_database:
+            if await self._store.thread_post_under_way(platform):
+                # Perhaps a thread another process has just opened and not yet recorded: taking the
+                # event as none of ours would lose it, so have the platform (or adapter) hand it over again.
+                _log.info(
+                    "%s thread %s unknown while a prompt post is under way: not stored yet",
+                    thread.channel.platform,
+                    thread.thread_id,
+                )
+                raise NotStored(key)
+            # None under way now: one that was when we looked for the thread has been recorded
+            # since (the same statement ends "under way" and records the thread), so look again.
+            target = await self._threads.find(thread)
         if target is None or target.session_state in _IGNORED_SESSION_STATES:
             return None
         return target

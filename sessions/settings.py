@@ -24,3 +24,7 @@ class EngineSettings:
     # A channel that fell behind (its platform down, the bot removed) is tried again this many
     # times, at the retry delays, before it is skipped until the session's next post.
     catch_up_attempts: int = 30
+    # In a cluster, a process back-fills at start the threads of the sessions closed this
+    # recently, besides those still running: another process may have closed one while this one,
+    # the only one hearing some of its channels (its Discord shard), was down.
+    backfill_closed_within: timedelta = timedelta(hours=1)

@@ -84,8 +84,11 @@ class Store(Protocol):
         """The newest session in ``channel`` whatever its state."""
         ...
 
-    async def list_sessions(self, states: Sequence[SessionState] = ()) -> list[SessionRecord]:
-        """All sessions (or those in ``states``), oldest first."""
+    async def list_sessions(
+        self, states: Sequence[SessionState] = (), *, closed_since: datetime | None = None
+    ) -> list[SessionRecord]:
+        """All sessions (or those in ``states``), oldest first; with ``closed_since``, only those
+        that ended (``closed_at``) at that moment or later."""
         ...
 
     async def set_session_state(

@@ -4,20 +4,32 @@ taken over once its lease runs out, finding its post instead of posting again.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
 from sessions.cluster import Cluster
 from sessions.engine import Engine, EngineSettings
-from sessions.model import ChannelRef, CommandInvoked, Message
+from sessions.model import ChannelRef, CommandInvoked, Message, MessageRef, Posted, ThreadRef
 from sessions.plans import Plan
+from sessions.ports import Backfills
 from sessions.records import PromptState, SessionState
 from sessions.wakeups import Wakeups, utc_now
 from storage.postgres import PostgresStore
 from tests.store_contract.records import new_session
 from tests.support import RecordingPort, eventually, member, offset_plan
+
+
+@dataclass
+class BackfillingPort(RecordingPort):
+    """A platform that can tell what was said in a thread (:class:`sessions.ports.Backfills`)."""
+
+    backfilled: list[ThreadRef] = field(default_factory=list)
+
+    async def backfill(self, threads: Sequence[ThreadRef]) -> None:
+        self.backfilled.extend(threads)
 
 
 @dataclass
@@ -136,3 +148,39 @@ async def test_a_lease_is_one_holders_until_it_runs_out(postgres_url: str) -> No
         assert (await store.take_lease(session.id, "c", 30.0)).held
     finally:
         await store.close()
+
+
+async def test_a_process_started_after_a_session_closed_elsewhere_backfills_its_threads(postgres_url: str) -> None:
+    """While this process was down, another closed a session. What was said in its threads while
+    this one was away reached no process if only this one hears that channel (its Discord shard),
+    so, started again, it back-fills the threads of the sessions closed lately too, not only
+    those still running; a session closed long ago is not read again at every start."""
+    plan = offset_plan(prompts=("+0s",), recap="+1s")
+    port = BackfillingPort()
+    [other] = await engines_on(postgres_url, plan, port, 1)
+    try:
+        await other.start_session()
+        [session] = await other.store.list_sessions()
+        await wait_closed(other, session.id)
+        [thread] = [p.thread for p in await other.store.posts(session.id) if p.thread is not None]
+        long_ago = await other.store.create_session(new_session(ChannelRef(platform=port.platform, channel_id="C9")))
+        assert long_ago is not None
+        first = (await other.store.prompts(long_ago.id))[0]
+        record = await other.store.claim_post(long_ago.id, "prompt:1", long_ago.channel, prompt_id=first.id)
+        old_thread = ThreadRef(channel=long_ago.channel, thread_id="th-old")
+        posted = Posted(message=MessageRef(channel=long_ago.channel, message_id="m-old"), thread=old_thread)
+        await other.store.record_posted(record.id, posted, at=utc_now() - timedelta(days=3))
+        assert await other.store.set_session_state(
+            long_ago.id, [SessionState.SCHEDULED], SessionState.CLOSED, at=utc_now() - timedelta(days=3)
+        )
+
+        restarted = BackfillingPort()
+        assert isinstance(restarted, Backfills)
+        [this] = await engines_on(postgres_url, plan, restarted, 1)
+        try:
+            await eventually(lambda: restarted.backfilled == [thread], what="the closed session's thread back-filled")
+        finally:
+            await this.close()
+        assert old_thread not in restarted.backfilled
+    finally:
+        await other.close()

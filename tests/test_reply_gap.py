@@ -5,14 +5,18 @@ clock; the other process's post is its rows in the outbound ledger."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from sessions.errors import NotStored
 from sessions.inbound import Inbound
 from sessions.model import MessageRef, Posted, ReplyPosted, ThreadRef
+from sessions.records import ThreadTarget
+from sessions.store import Store
+from sessions.threads import ThreadIndex
 from tests.fakes.clock import FakeClock
 from tests.support import Rig, make_rig, member, offset_plan
 
@@ -96,3 +100,42 @@ async def test_a_lone_process_never_holds_back_an_unknown_thread(tmp_path: Path)
     finally:
         await rig.close()
     assert clock.failures == []
+
+
+class RecordedMeanwhile:
+    """The store as the engine sees it while another process records its thread post between the
+    engine's two reads: right after the first look-up of the thread (which finds nothing)."""
+
+    def __init__(self, store: Store, record: Callable[[], Awaitable[None]]) -> None:
+        self._store = store
+        self._record: Callable[[], Awaitable[None]] | None = record
+
+    async def thread_target(self, platform: str, thread_id: str) -> ThreadTarget | None:
+        found = await self._store.thread_target(platform, thread_id)
+        if self._record is not None:
+            record, self._record = self._record, None
+            await record()
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+async def test_a_reply_in_a_thread_recorded_between_the_two_looks_is_stored(day: tuple[Rig, FakeClock]) -> None:
+    rig, clock = day
+    await rig.command("start")
+    await clock.advance(0)
+    second = (await rig.store.prompts(1))[1]
+    post = await rig.store.claim_post(1, "prompt:2", rig.channel, prompt_id=second.id)
+    await rig.store.note_attempt(post.id)
+    thread = ThreadRef(channel=rig.channel, thread_id="T2")
+    posted = Posted(message=MessageRef(channel=rig.channel, message_id="T2"), thread=thread)
+
+    async def record() -> None:  # the other process, just after our first look found no thread
+        await rig.store.record_posted(post.id, posted, at=clock.now())
+
+    store = cast(Store, RecordedMeanwhile(rig.store, record))
+    inbound = Inbound(store=store, threads=ThreadIndex(store), shared_database=True)
+    # No post under way by the second look, yet the thread is ours: stored, not taken for a stranger's.
+    await inbound.on_event(reply_in(rig, clock, "T2"))
+    assert (await rig.store.session_stats(1)).replies == 1

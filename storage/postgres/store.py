@@ -174,10 +174,18 @@ class PostgresStore(
         )
         return None if latest is None else await self.get_session(latest)
 
-    async def list_sessions(self, states: Sequence[SessionState] = ()) -> list[SessionRecord]:
-        if not states:
-            return await self._sessions_where("true", ())
-        return await self._sessions_where("s.state = ANY($1::text[])", ([s.value for s in states],))
+    async def list_sessions(
+        self, states: Sequence[SessionState] = (), *, closed_since: datetime | None = None
+    ) -> list[SessionRecord]:
+        conditions: list[str] = []
+        params: list[object] = []
+        if states:
+            params.append([s.value for s in states])
+            conditions.append(f"s.state = ANY(${len(params)}::text[])")
+        if closed_since is not None:
+            params.append(ts(closed_since))
+            conditions.append(f"s.closed_at >= ${len(params)}")
+        return await self._sessions_where(" AND ".join(conditions) or "true", tuple(params))
 
     async def _sessions_where(self, condition: str, params: tuple[object, ...]) -> list[SessionRecord]:
         # ``condition`` is always a literal from this module; values travel as parameters.

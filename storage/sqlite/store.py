@@ -156,11 +156,18 @@ class SqliteStore(ChannelStoreMethods, LedgerMethods, ReplyMethods, WebStoreMeth
         )
         return None if row is None or row["latest"] is None else await self.get_session(row["latest"])
 
-    async def list_sessions(self, states: Sequence[SessionState] = ()) -> list[SessionRecord]:
-        if not states:
-            return await self._sessions_where("1 = 1", ())
-        marks = ", ".join("?" for _ in states)
-        return await self._sessions_where(f"s.state IN ({marks})", tuple(s.value for s in states))
+    async def list_sessions(
+        self, states: Sequence[SessionState] = (), *, closed_since: datetime | None = None
+    ) -> list[SessionRecord]:
+        conditions: list[str] = []
+        params: list[object] = []
+        if states:
+            conditions.append(f"s.state IN ({', '.join('?' for _ in states)})")
+            params.extend(s.value for s in states)
+        if closed_since is not None:
+            conditions.append("s.closed_at >= ?")
+            params.append(ts(closed_since))
+        return await self._sessions_where(" AND ".join(conditions) or "1 = 1", tuple(params))
 
     async def _sessions_where(self, condition: str, params: Params) -> list[SessionRecord]:
         # ``condition`` is always a literal from this module; values travel as parameters. One

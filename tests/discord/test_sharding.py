@@ -5,14 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.client import PopupClient
+from adapters.discord.mapping import PLATFORM
 from adapters.discord.settings import DiscordSettings
 from bot.config import load_config
+from sessions.errors import DeliveryError
+from sessions.model import ChannelRef, Message
 from tests.config_files import write_config
 from tests.discord.conftest import PLANS, settings_for
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.recording_handler import RecordingHandler
+from tests.support import eventually
 
 
 def process_settings(tmp_path: Path, shard: int, count: int) -> DiscordSettings:
@@ -51,3 +57,51 @@ async def test_a_process_identifies_as_its_shard(fake: FakeDiscord, handler: Rec
         assert fake.identified_with["shard"] == [1, 2]
     finally:
         await adapter.stop()
+
+
+def sharded(fake: FakeDiscord, shard: int, count: int) -> DiscordAdapter:
+    settings = replace(settings_for(fake), shard_ids=(shard,), shard_count=count)
+    return DiscordAdapter(settings, plan_names=PLANS, guild_ready_timeout=0.05, ready_timeout=10.0)
+
+
+async def test_a_guilds_events_reach_only_the_shard_that_owns_it(handler: RecordingHandler) -> None:
+    """Two processes' connections to one gateway at once: the guild, its messages and its slash
+    commands go to the shard of ``(guild_id >> 22) % shard_count`` only, as Discord does."""
+    fake = FakeDiscord(guild_shard=(1, 2))
+    await fake.start()
+    others = RecordingHandler()
+    owner, other = sharded(fake, 1, 2), sharded(fake, 0, 2)
+    try:
+        await owner.start(handler)
+        await other.start(others)  # identifies last: the newest connection is not the owner
+        assert (fake.guild_id >> 22) % 2 == 1
+        assert owner.client is not None
+        assert other.client is not None
+        assert owner.client.get_guild(fake.guild_id) is not None
+        assert list(other.client.guilds) == []
+        # Any process may post (REST); the answers in the thread reach the owner's connection only.
+        channel = ChannelRef(platform=PLATFORM, channel_id=str(fake.channel_id))
+        posted = await other.open_thread(channel, Message(title="Prompt"), key="k-shard")
+        assert posted.thread is not None
+        said = await fake.say(int(posted.thread.thread_id), fake.max, "to the guild's own shard")
+        await fake.invoke(fake.olga, "status")
+        await eventually(lambda: len(handler.events) == 1 and len(handler.commands) == 1, what="the owner's events")
+        assert handler.events[0].message.message_id == said["id"]
+        assert others.events == []
+        assert others.commands == []
+    finally:
+        await other.stop()
+        await owner.stop()
+        await fake.close()
+
+
+async def test_the_gateway_refuses_a_shard_outside_the_count(handler: RecordingHandler) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    adapter = sharded(fake, 2, 2)
+    try:
+        with pytest.raises(DeliveryError):
+            await adapter.start(handler)
+    finally:
+        await adapter.stop()
+        await fake.close()

@@ -2,7 +2,10 @@
 
 A real ``discord.Client`` talks to it as it would to Discord: HELLO → IDENTIFY → READY with a
 ``resume_gateway_url`` pointing back here → GUILD_CREATE, heartbeats, RESUME with replay of the
-dispatches the client missed, and the REST routes Popup uses. Payloads follow the Discord API v10
+dispatches the client missed, and the REST routes Popup uses. Several clients may be connected at
+once, each identifying as its shard (``[shard_id, shard_count]``; a shard outside the count is
+closed with 4010): as on Discord, READY and GUILD_CREATE name only the shard's guilds, and a guild's
+events and slash commands go to the shard ``(guild_id >> 22) % shard_count`` only. Payloads follow the Discord API v10
 documentation closely enough for discord.py 2.7 to build its models from them; responses carry
 ``Content-Type: application/json`` exactly (discord.py parses JSON only then) and 429s carry a
 ``Via`` header (without one discord.py takes a 429 for a Cloudflare ban).
@@ -90,9 +93,14 @@ class Call:
 @dataclass
 class GatewaySession:
     session_id: str
+    shard: tuple[int, int] | None = None  # (shard_id, shard_count) from IDENTIFY; None: unsharded
     seq: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
     socket: GatewaySocket | None = None
+
+    def serves(self, guild_id: int) -> bool:
+        """Discord's shard formula: a guild's events go to shard ``(guild_id >> 22) % shard_count``."""
+        return self.shard is None or (guild_id >> 22) % self.shard[1] == self.shard[0]
 
 
 @dataclass
@@ -128,13 +136,21 @@ class Interaction:
 
 
 class FakeDiscord:
-    def __init__(self, *, token: str = "fake-token", heartbeat_interval_ms: int = 45000) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "fake-token",
+        heartbeat_interval_ms: int = 45000,
+        guild_shard: tuple[int, int] | None = None,
+    ) -> None:
+        """``guild_shard`` ``(shard_id, shard_count)``: make the guild's id one that Discord's shard
+        formula puts on that shard (else it falls where the clock puts it)."""
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self._ids = itertools.count(1)
         self.app_id = self.snowflake()
         self.bot = User(id=self.app_id, username="popup", bot=True)
-        self.guild_id = self.snowflake()
+        self.guild_id = self.snowflake() if guild_shard is None else self._snowflake_on(*guild_shard)
         self.organiser_role_id = self.snowflake()
         self.channel_id = self.snowflake()
         self.olga = User(id=self.snowflake(), username="olga", role_ids=(self.organiser_role_id,))
@@ -195,6 +211,12 @@ class FakeDiscord:
     def snowflake(self) -> int:
         now_ms = int(time.time() * 1000)
         return ((now_ms - DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0x3FFFFF)
+
+    def _snowflake_on(self, shard_id: int, shard_count: int) -> int:
+        """A snowflake of a moment ago with ``(id >> 22) % shard_count == shard_id``."""
+        stamp = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        stamp -= (stamp - shard_id) % shard_count
+        return (stamp << 22) | (next(self._ids) & 0x3FFFFF)
 
     # -- world payloads -------------------------------------------------------------------------
 
@@ -340,13 +362,25 @@ class FakeDiscord:
 
     @property
     def session(self) -> GatewaySession | None:
+        """The newest gateway session (with one client connected: its session)."""
         return next(reversed(self.sessions.values()), None) if self.sessions else None
 
+    def session_for(self, guild_id: int) -> GatewaySession | None:
+        """The gateway session that gets the guild's events: the newest of the shard owning it.
+
+        Several clients (processes) may be connected at once, each as its shard, as Discord allows;
+        a guild's events go to one connection only. A killed client's session stays (a RESUME
+        could still pick it up) but a newer IDENTIFY of the same shard takes its events over.
+        """
+        return next((s for s in reversed(self.sessions.values()) if s.serves(guild_id)), None)
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH on the current session, or keep it for the replay on RESUME."""
-        session = self.session
-        if session is None:
-            return
+        """Send a DISPATCH on the session of the guild's shard, or keep it for the replay on RESUME."""
+        session = self.session_for(int(data.get("guild_id") or self.guild_id))
+        if session is not None:
+            await self._send_dispatch(session, event, data)
+
+    async def _send_dispatch(self, session: GatewaySession, event: str, data: dict[str, Any]) -> None:
         session.seq += 1
         payload = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.log.append(payload)
@@ -410,22 +444,29 @@ class FakeDiscord:
         if self.refuse_intents:
             await socket.ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
-        session = GatewaySession(session_id=uuid.uuid4().hex)
+        shard = data.get("shard")
+        if shard is not None and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+            await socket.ws.close(code=4010, message=b"Invalid shard.")
+            return None
+        session = GatewaySession(session_id=uuid.uuid4().hex, shard=None if shard is None else (shard[0], shard[1]))
         self.sessions[session.session_id] = session
         session.socket = socket
-        await self.dispatch(
+        ours = session.serves(self.guild_id)  # READY and GUILD_CREATE name only the shard's guilds
+        await self._send_dispatch(
+            session,
             "READY",
             {
                 "v": 10,
                 "user": self.bot.payload(),
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}] if ours else [],
                 "session_id": session.session_id,
                 "resume_gateway_url": self.resume_gateway_url or self.gateway_url,
                 "application": {"id": str(self.app_id), "flags": 0},
                 "session_type": "normal",
             },
         )
-        await self.dispatch("GUILD_CREATE", self.guild_payload())
+        if ours:
+            await self._send_dispatch(session, "GUILD_CREATE", self.guild_payload())
         return session
 
     async def _resume(self, socket: GatewaySocket, data: dict[str, Any]) -> GatewaySession | None:
@@ -439,7 +480,7 @@ class FakeDiscord:
             if payload["s"] > last:
                 await socket.send(payload)
         session.socket = socket
-        await self.dispatch("RESUMED", {})
+        await self._send_dispatch(session, "RESUMED", {})
         return session
 
     # -- what members do ---------------------------------------------------------------------------

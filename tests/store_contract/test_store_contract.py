@@ -62,6 +62,25 @@ async def test_session_record_round_trips(store: AnyStore) -> None:
     assert await store.list_sessions([SessionState.RUNNING]) == []
 
 
+async def test_sessions_closed_since_a_moment(store: AnyStore) -> None:
+    early, late, running = [
+        await store.create_session(new_session(ChannelRef(platform="slack", channel_id=c))) for c in ("C1", "C2", "C3")
+    ]
+    assert early is not None
+    assert late is not None
+    assert running is not None
+    assert await store.set_session_state(early.id, [SessionState.SCHEDULED], SessionState.CLOSED, at=T0)
+    later = T0 + timedelta(hours=2)
+    assert await store.set_session_state(late.id, [SessionState.SCHEDULED], SessionState.CANCELLED, at=later)
+    since = T0 + timedelta(hours=1)
+    assert [s.id for s in await store.list_sessions(closed_since=since)] == [late.id]
+    assert [s.id for s in await store.list_sessions(closed_since=later)] == [late.id]  # at that moment or later
+    assert [s.id for s in await store.list_sessions(closed_since=T0)] == [early.id, late.id]
+    assert await store.list_sessions([SessionState.CLOSED], closed_since=since) == []
+    assert [s.id for s in await store.list_sessions([SessionState.CLOSED], closed_since=T0)] == [early.id]
+    assert [s.id for s in await store.list_sessions([SessionState.SCHEDULED])] == [running.id]
+
+
 async def test_compare_and_set_moves_once(store: AnyStore) -> None:
     session = await store.create_session(new_session())
     assert session is not None
