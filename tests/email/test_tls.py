@@ -9,6 +9,7 @@ without it the adapter uses the default context, as ``popup run`` does, which do
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -16,15 +17,19 @@ from pathlib import Path
 
 import pytest
 
+from adapters.console import ConsoleAdapter
 from adapters.email import imap
 from adapters.email.settings import EmailSettings, Tls
 from adapters.email.smtp import SmtpSender
+from bot.app import App
+from bot.config import load_config
 from sessions.errors import DeliveryError
+from tests.config_files import plan, write_config
 from tests.email import mails
 from tests.email.certificates import TestCertificates
 from tests.email.conftest import BOT, LISTS, settings_for
 from tests.email.rig import WITHIN, MailRig
-from tests.email.servers import Dovecot, ListServer, Smtp
+from tests.email.servers import PASSWORD, USER, Dovecot, ListServer, Smtp
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -163,3 +168,47 @@ async def test_smtp_starttls_is_refused_where_the_server_does_not_offer_it(
     finally:
         await sender.close()
     assert smtp.handler.mails == []
+
+
+async def test_popup_run_with_the_shipped_tls_modes_trusts_the_ca_in_ssl_cert_file(
+    tmp_path: Path, certificates: TestCertificates, tls_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped modes (config.example.toml): STARTTLS to the SMTP server, implicit TLS to IMAP.
+    # `popup run` has no CA setting: a private CA is trusted as by any OpenSSL client, through
+    # SSL_CERT_FILE, which the default contexts of both clients read when they are made.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca_file))
+    smtp = Smtp.start(ListServer(list_addresses={LIST_ADDRESS}, dovecot=tls_dovecot), "starttls", certificates)
+    config = write_config(
+        tmp_path,
+        plans=[plan("day", "+2h", ("+0s", "What did you learn?"), ("+1h", "And then?"))],
+        console={"enabled": True},
+        email={
+            "enabled": True, "address": BOT,
+            "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "starttls",
+            "imap_host": "127.0.0.1", "imap_port": tls_dovecot.imaps_port, "imap_tls": "tls",
+            "lists": [{"name": "learning", "address": LIST_ADDRESS}],
+        },
+    )
+    env = {"POPUP_IMAP_USER": USER, "POPUP_IMAP_PASSWORD": PASSWORD}
+    app = App(load_config(config, env=env), console_out=io.StringIO(), console_stdin=False)
+    try:
+        await app.start()
+        console = next(a for a in app.adapters if isinstance(a, ConsoleAdapter))
+        await console.command("/popup start day")
+        await console.command("/popup invite email:learning")
+        await eventually(lambda: any("1/2:" in s for s in smtp.handler.subjects()), WITHIN, what="prompt 1 mailed")
+        [prompt] = [m for m in smtp.handler.parsed() if "1/2:" in str(m["Subject"])]
+        answer = mails.apple_reply(prompt, name="Cy", address="cy@example.net", text="Trusted.")
+        await asyncio.to_thread(tls_dovecot.append, answer)
+        store = app.store
+        assert store is not None
+
+        async def stored() -> bool:
+            return [r.text async for r in store.iter_replies(1)] == ["Trusted."]
+
+        await eventually(stored, WITHIN, what="the reply stored")
+    finally:
+        await app.stop()
+        smtp.stop()
+    assert all(smtp.handler.over_tls)
+    assert all(", TLS," in line for line in await asyncio.to_thread(tls_dovecot.logins))
