@@ -80,6 +80,12 @@ class MailRig:
     async def say(self, line: str) -> str:
         return await self.console.command(line)
 
+    async def start_with_list(self) -> None:
+        """Session #1 started on the console, the list ``learning`` invited to it."""
+        assert (await self.say("/popup start day")).startswith("Started session #1")
+        answer = await self.say("/popup invite email:learning")
+        assert answer.startswith("Invited the list learning to session #1"), answer
+
     def sent(self, subject_part: str) -> list[EmailMessage]:
         return [mail for mail in self.smtp.handler.parsed() if subject_part in str(mail["Subject"])]
 

@@ -13,6 +13,7 @@ import pwd
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -25,6 +26,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from adapters.email.settings import Tls
+from tests.email.certificates import TestCertificates
 
 USER = "popup"
 PASSWORD = "dovecot-test-password"
@@ -55,7 +59,7 @@ listen = 127.0.0.1
 base_dir = {base}/run
 state_dir = {base}/state
 log_path = {base}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
@@ -79,7 +83,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{
@@ -92,13 +97,21 @@ service anvil {{
 class Dovecot:
     """A running Dovecot with one mailbox (``USER``/``PASSWORD``), and a test's way into it."""
 
-    port: int
+    port: int  # plain IMAP (with STARTTLS where the server has a certificate); the test's own way in
     base: Path
     process: subprocess.Popen[bytes]
     host: str = "127.0.0.1"
+    imaps_port: int = 0  # implicit TLS, where the server has a certificate
+    tls_context: ssl.SSLContext | None = None  # the test's own client's, where the server has a certificate
 
     @classmethod
-    def start(cls) -> Dovecot:
+    def start(cls, certificates: TestCertificates | None = None) -> Dovecot:
+        """Plain IMAP only, or with ``certificates`` TLS required: STARTTLS on ``port``, imaps on ``imaps_port``.
+
+        Dovecot counts a client on its own address as secured and lets it log in without TLS even
+        then: so whether the bot used TLS is read from the login lines (:meth:`logins`), and the
+        test's own client uses STARTTLS there, so that every login line must say TLS.
+        """
         binary = dovecot_binary()
         # A short folder of its own: Dovecot's sockets live under base_dir (paths of ~100 bytes at most),
         # and its mail user must be able to reach the maildir.
@@ -120,13 +133,19 @@ class Dovecot:
             f"{USER}:{{PLAIN}}{PASSWORD}:{mail_user.pw_uid}:{mail_user.pw_gid}::{base}/home::\n", encoding="utf-8"
         )
         port = free_port()
+        imaps_port = free_port() if certificates is not None else 0
+        if certificates is None:
+            ssl = "ssl = no"
+        else:
+            ssl = f"ssl = required\nssl_cert = <{certificates.cert_file}\nssl_key = <{certificates.key_file}"
         config = base / "dovecot.conf"
-        config.write_text(_CONFIG.format(base=base, port=port, internal_user=internal, login_user=login),
-                          encoding="utf-8")
+        config.write_text(_CONFIG.format(base=base, port=port, imaps_port=imaps_port, ssl=ssl, internal_user=internal,
+                                         login_user=login), encoding="utf-8")
         output = (base / "stdout").open("wb")
         process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=output, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
-        server = cls(port=port, base=base, process=process)
+        server = cls(port=port, base=base, process=process, imaps_port=imaps_port,
+                     tls_context=None if certificates is None else certificates.client_context())
         server._wait_ready()
         return server
 
@@ -153,6 +172,10 @@ class Dovecot:
                 parts.append(path.read_text(encoding="utf-8", errors="replace"))
         return "\n".join(parts)
 
+    def logins(self) -> list[str]:
+        """Dovecot's line for each login so far: ``TLS`` in it where the client spoke TLS."""
+        return [line for line in self.log().splitlines() if "imap-login: Info: Login:" in line]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -167,6 +190,8 @@ class Dovecot:
 
     def _client(self) -> imaplib.IMAP4:
         client = imaplib.IMAP4(self.host, self.port, timeout=10)
+        if self.tls_context is not None:  # so that every login on a TLS server is one over TLS
+            client.starttls(self.tls_context)
         client.login(USER, PASSWORD)
         return client
 
@@ -236,13 +261,17 @@ class ListServer:
     list_addresses: set[str]
     dovecot: Dovecot | None = None
     mails: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
+    over_tls: list[bool] = field(default_factory=list)  # for each of ``mails``: did it come over TLS
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content
         recipients = tuple(envelope.rcpt_tos)
+        # Implicit TLS or after STARTTLS alike, the transport the mail came on is then a TLS one.
+        tls = server.transport.get_extra_info("ssl_object") is not None
         with self.lock:
             self.mails.append((envelope.mail_from, recipients, raw))
+            self.over_tls.append(tls)
         listed = [r for r in recipients if r.lower() in self.list_addresses]
         if listed and self.dovecot is not None:
             self.dovecot.append(_as_list_delivery(raw, listed[0]))
@@ -279,8 +308,16 @@ class Smtp:
         return int(self.controller.port)
 
     @classmethod
-    def start(cls, handler: ListServer) -> Smtp:
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    def start(cls, handler: ListServer, tls: Tls = "none", certificates: TestCertificates | None = None) -> Smtp:
+        """Plain SMTP, or with ``certificates`` implicit TLS (``"tls"``) or STARTTLS required before MAIL."""
+        options: dict[str, Any] = {}
+        if tls != "none":
+            assert certificates is not None, "a TLS server needs certificates"
+            if tls == "tls":
+                options["ssl_context"] = certificates.server_context()
+            else:
+                options.update(tls_context=certificates.server_context(), require_starttls=True)
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
         controller.start()
         return cls(controller=controller, handler=handler)
 

@@ -29,12 +29,6 @@ async def rig(tmp_path: Path, email_settings: EmailSettings, smtp: Smtp, dovecot
         await rig.close()
 
 
-async def started_with_list(rig: MailRig) -> None:
-    assert (await rig.say("/popup start day")).startswith("Started session #1")
-    answer = await rig.say("/popup invite email:learning")
-    assert answer.startswith("Invited the list learning to session #1"), answer
-
-
 async def test_an_invited_list_gets_the_opening_and_the_prompts_so_far_then_the_rest(rig: MailRig) -> None:
     assert (await rig.say("/popup start day")).startswith("Started session #1")
     await eventually(lambda: "thread 1" in rig.out.getvalue(), WITHIN, what="prompt 1 on the console")
@@ -63,7 +57,7 @@ async def test_an_invited_list_gets_the_opening_and_the_prompts_so_far_then_the_
 
 
 async def test_replies_are_stored_once_and_marked_seen_only_then(rig: MailRig) -> None:
-    await started_with_list(rig)
+    await rig.start_with_list()
     prompt = await rig.mail("1/2:")
     answer = mails.gmail_reply(prompt, name="Ann Example", address="ann@example.net", text="Ask early.")
     await rig.append(answer)
@@ -81,7 +75,7 @@ async def test_replies_are_stored_once_and_marked_seen_only_then(rig: MailRig) -
 
 
 async def test_the_bots_own_mails_robots_and_strangers_are_left_unseen(rig: MailRig) -> None:
-    await started_with_list(rig)
+    await rig.start_with_list()
     prompt = await rig.mail("1/2:")
     own_id = str(prompt["Message-ID"]).strip("<>")
     ooo = mails.out_of_office(prompt, name="Hal", address="hal@example.net")
@@ -101,7 +95,7 @@ async def test_the_bots_own_mails_robots_and_strangers_are_left_unseen(rig: Mail
 
 
 async def test_find_post_finds_the_lists_copy_of_a_mail(rig: MailRig) -> None:
-    await started_with_list(rig)
+    await rig.start_with_list()
     prompt = await rig.mail("1/2:")
     [post] = [p for p in await rig.store.posts(1) if p.channel == LEARNING and p.key == "prompt:1"]
     session = await rig.store.get_session(1)
@@ -120,7 +114,7 @@ async def test_find_post_finds_the_lists_copy_of_a_mail(rig: MailRig) -> None:
 
 
 async def test_forget_by_mail_removes_the_senders_replies_and_confirms(rig: MailRig) -> None:
-    await started_with_list(rig)
+    await rig.start_with_list()
     prompt = await rig.mail("1/2:")
     opening = await rig.mail("Popup learning session")
     await rig.append(mails.gmail_reply(prompt, name="Ann", address="ann@example.net", text="One."),
@@ -140,7 +134,7 @@ async def test_a_reply_that_could_not_be_stored_stays_unseen_and_is_read_again(
 ) -> None:
     rig = await MailRig.start(tmp_path / "popup.db", email_settings, smtp, dovecot, failures=2)
     try:
-        await started_with_list(rig)
+        await rig.start_with_list()
         prompt = await rig.mail("1/2:")
         answer = mails.outlook_reply(prompt, name="Cy", address="cy@example.net", text="Stored at last.")
         await rig.append(answer)
@@ -156,7 +150,7 @@ async def test_without_idle_the_folder_is_polled(
 ) -> None:
     rig = await MailRig.start(tmp_path / "popup.db", email_settings, smtp, dovecot, idle=False, poll_seconds=0.1)
     try:
-        await started_with_list(rig)
+        await rig.start_with_list()
         prompt = await rig.mail("1/2:")
         await rig.append(mails.html_only_reply(prompt, name="Di", address="di@example.net", html="<p>Polled.</p>"))
         [reply] = await rig.wait_replies(1)
