@@ -1,15 +1,30 @@
 -- The tallies of new replies counted once per statement, not once per row.
 --
--- A row trigger upserts the same few tally rows for every reply of a batch: replies under one
+-- A row trigger upserted the same few tally rows for every reply of a batch: replies under one
 -- prompt in one minute all land on one tally_by_minute row, whose every update in the transaction
 -- leaves a row version the next must step over, so a batch's cost grew with its square. The
 -- inbound writer now stores a batch's replies in one statement (storage/postgres/inbound.py
 -- INSERT_REPLIES), and this trigger adds each tally row's share of it in one upsert.
 --
--- The same counts as before: a reply stored standing (not deleted on arrival, which the BEFORE
--- INSERT fold decides) counts for its author and its minute; an author counts as a person of a
--- prompt when none of their other standing replies under it was stored before this statement.
--- Inbound transactions hold the inbound advisory lock, so no other writer's replies interleave.
+-- Whether an author is new to a prompt was a probe of the replies, whose plan depended on the
+-- table's statistics: on a young table the planner took an index by prompt and walked every reply
+-- under it. It is now a tally of its own (standing replies per author and prompt), looked up by its
+-- key: the author counts as a person of the prompt while that row exists.
+--
+-- The same counts as before. Inbound transactions hold the inbound advisory lock, so no other
+-- writer's replies interleave with a statement's.
+CREATE TABLE tally_by_author_prompt (
+    session_id  bigint  NOT NULL,
+    platform    text    NOT NULL,
+    author_id   text    NOT NULL,
+    prompt_id   bigint  NOT NULL,
+    replies     integer NOT NULL,
+    PRIMARY KEY (session_id, platform, author_id, prompt_id)
+);
+INSERT INTO tally_by_author_prompt (session_id, platform, author_id, prompt_id, replies)
+SELECT session_id, platform, author_id, prompt_id, count(*) FROM replies WHERE deleted_at IS NULL
+GROUP BY session_id, platform, author_id, prompt_id;
+
 DROP TRIGGER replies_tally_rise ON replies;
 DROP FUNCTION replies_tally_rise();
 
@@ -29,23 +44,20 @@ BEGIN
     ON CONFLICT (session_id, prompt_id, minute) DO UPDATE
     SET replies = t.replies + excluded.replies, reactions = t.reactions + excluded.reactions;
 
-    -- A newcomer: every standing reply of theirs under the prompt is one of this statement's (an
-    -- index probe per author and prompt, never a scan of the replies).
-    INSERT INTO tally_by_prompt AS t (session_id, prompt_id, people)
-    SELECT g.session_id, g.prompt_id, count(*) FROM (
-        SELECT session_id, platform, author_id, prompt_id, count(*) AS fresh FROM added
-        WHERE deleted_at IS NULL
+    -- A row inserted here (xmax = 0; an updated one carries this transaction's id) is an author new
+    -- to the prompt.
+    WITH counted AS (
+        INSERT INTO tally_by_author_prompt AS t (session_id, platform, author_id, prompt_id, replies)
+        SELECT session_id, platform, author_id, prompt_id, count(*) FROM added WHERE deleted_at IS NULL
         GROUP BY session_id, platform, author_id, prompt_id
-    ) AS g
-    WHERE g.fresh = (
-        -- The filter, not a WHERE on deleted_at: that would let the planner take the partial
-        -- index of standing replies by prompt, and walk every reply under the prompt.
-        SELECT count(*) FILTER (WHERE o.deleted_at IS NULL) FROM replies AS o
-        WHERE o.session_id = g.session_id AND o.platform = g.platform AND o.author_id = g.author_id
-          AND o.prompt_id = g.prompt_id
+        ORDER BY session_id, platform, author_id, prompt_id
+        ON CONFLICT (session_id, platform, author_id, prompt_id) DO UPDATE SET replies = t.replies + excluded.replies
+        RETURNING t.session_id, t.prompt_id, t.xmax = 0 AS newcomer
     )
-    GROUP BY g.session_id, g.prompt_id
-    ORDER BY g.session_id, g.prompt_id
+    INSERT INTO tally_by_prompt AS t (session_id, prompt_id, people)
+    SELECT session_id, prompt_id, count(*) FROM counted WHERE newcomer
+    GROUP BY session_id, prompt_id
+    ORDER BY session_id, prompt_id
     ON CONFLICT (session_id, prompt_id) DO UPDATE SET people = t.people + excluded.people;
     RETURN NULL;
 END $$;
@@ -53,7 +65,7 @@ CREATE TRIGGER replies_tally_rise AFTER INSERT ON replies
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION replies_tally_rise();
 
--- The same probe where a reply stops counting, through the author's index (see above).
+-- A reply stops counting: its author leaves the prompt with the last of their standing replies.
 CREATE OR REPLACE FUNCTION replies_tally_fall_of(gone replies) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE tally_by_author SET replies = replies - 1
@@ -67,11 +79,13 @@ BEGIN
     DELETE FROM tally_by_minute
     WHERE session_id = gone.session_id AND prompt_id = gone.prompt_id
       AND minute = floor(gone.created_at / 60)::bigint AND replies = 0;
-    IF (
-        SELECT count(*) FILTER (WHERE o.deleted_at IS NULL AND o.id <> gone.id) FROM replies AS o
-        WHERE o.session_id = gone.session_id AND o.platform = gone.platform AND o.author_id = gone.author_id
-          AND o.prompt_id = gone.prompt_id
-    ) = 0 THEN
+    UPDATE tally_by_author_prompt SET replies = replies - 1
+    WHERE session_id = gone.session_id AND platform = gone.platform AND author_id = gone.author_id
+      AND prompt_id = gone.prompt_id;
+    DELETE FROM tally_by_author_prompt
+    WHERE session_id = gone.session_id AND platform = gone.platform AND author_id = gone.author_id
+      AND prompt_id = gone.prompt_id AND replies = 0;
+    IF FOUND THEN  -- the author's last standing reply under the prompt
         UPDATE tally_by_prompt SET people = people - 1
         WHERE session_id = gone.session_id AND prompt_id = gone.prompt_id;
         DELETE FROM tally_by_prompt
