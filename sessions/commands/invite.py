@@ -19,9 +19,6 @@ def usage(word: str) -> str:
     return f"Usage: /popup {word} email:NAME (a list named in the bot's [[email.lists]])"
 
 
-USAGE = usage("invite")
-
-
 def invited_list(args: Sequence[str], configured: Sequence[str], *, word: str = "invite") -> ChannelRef:
     """``email:NAME`` as the list's channel, named as configured (list names match in any case, so
     ``email:Learning`` and ``email:learning`` are one channel). ``word`` is the command, for the
