@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from sessions.fanout import RECAP_CATCH_UP, ChannelFanOut
 from sessions.fanout import RecapBuilder as RecapBuilder
 from sessions.inbound import Inbound
 from sessions.ledger import Ledger
+from sessions.locks import KeyedLocks
 from sessions.model import ChannelRef, CommandInvoked, CommandReply, MessageEvent
 from sessions.plans import Plan
 from sessions.ports import ChatPort, ConfiguredChannels, NamesChannels
@@ -84,9 +84,7 @@ class Engine:
         self._web = web
         self._cluster = cluster  # None: this process is the only one on its database
         self._watching: asyncio.Task[None] | None = None
-        # A lock lives while a step of its session holds or awaits it, so a long-running bot does
-        # not keep one for every session it ever ran.
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks[int]()  # one step of a session at a time
         self._ended: dict[int, asyncio.Event] = {}  # for wait_closed's waiters, dropped as the session ends
         self._tasks: set[asyncio.Task[None]] = set()
         self._commands_running: set[asyncio.Task[CommandReply]] = set()
@@ -128,10 +126,14 @@ class Engine:
         sessions = await self._store.list_sessions(ACTIVE_STATES)
         for session in sessions:
             self._wakeups.at(f"resume:{session.id}", now, self._resume, session)
-        # A closed session's channels that never got its recap: their catch-up outlives a restart.
-        for session_id, channel in await self._store.recaps_behind(now - RECAP_CATCH_UP):
-            self._fanout.catch_up_later(session_id, channel, 0)
         self._wakeups.at("prune", now + self._retention.first_after, self._prune)
+        backfill_since = now - self._settings.backfill_closed_within
+        closed = await self._store.list_sessions(
+            [SessionState.CLOSED], closed_since=min(now - RECAP_CATCH_UP, backfill_since)
+        )
+        for session in closed:
+            # A channel that never got the recap goes on catching up: its retries outlive a restart.
+            self._wakeups.at(f"recap-behind:{session.id}", now, self._catch_up_recap, session)
         if self._cluster is not None:
             known = {session.id for session in sessions}
             watch = watch_for_sessions(self._cluster, self._store, known, self._resume_now)
@@ -139,9 +141,9 @@ class Engine:
             # A lone process is up whenever its sessions end; in a cluster, another may have
             # closed one while this one was down, and what was said meanwhile in channels only
             # this process hears (its Discord shard) reached nobody.
-            since = now - self._settings.backfill_closed_within
-            for session in await self._store.list_sessions([SessionState.CLOSED], closed_since=since):
-                self._wakeups.at(f"backfill:{session.id}", now, self._inbound.backfill, session, self._ports)
+            for session in closed:
+                if session.closed_at is not None and session.closed_at >= backfill_since:
+                    self._wakeups.at(f"backfill:{session.id}", now, self._inbound.backfill, session, self._ports)
 
     def _resume_now(self, session: SessionRecord) -> None:
         self._wakeups.at(f"resume:{session.id}", self._clock(), self._resume, session)
@@ -174,12 +176,6 @@ class Engine:
         ended = self._ended.pop(session_id, None)
         if ended is not None:
             ended.set()
-
-    def _lock(self, session_id: int) -> asyncio.Lock:
-        lock = self._locks.get(session_id)
-        if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
-        return lock
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
@@ -368,16 +364,21 @@ class Engine:
         return True
 
     async def _post_recap(self, session: SessionRecord) -> bool:
-        behind = set(session.channels) - await self._ledger.posted_in(session, "recap")
-        if len(behind) < len(set(session.channels)):
-            # A restart between posting the recap and recording the close: the channels that
-            # have not got it yet catch up on their own.
-            for channel in behind:
-                self._fanout.catch_up_later(session.id, channel, 0)
-            return True
+        if await self._catch_up_recap(session):
+            return True  # a restart between posting the recap and recording the close
         recap = await self._fanout.recap_message(session)
         prompts = await self._store.prompts(session.id)
         return await self._fanout.fan_out(session, await self._fanout.issued(session, prompts, recap=recap))
+
+    async def _catch_up_recap(self, session: SessionRecord) -> bool:
+        """Whether some channel of ``session`` has its recap; if so, the channels still without it
+        catch up on their own."""
+        has_it = await self._ledger.posted_in(session, "recap")
+        if not has_it:
+            return False
+        for channel in set(session.channels) - has_it:
+            self._fanout.catch_up_later(session.id, channel, 0)
+        return True
 
     # -- the session's channels (sessions/fanout.py does the posting) ------------------------------
 

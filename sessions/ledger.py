@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sessions.locks import KeyedLocks
 from sessions.model import ChannelRef, Message, Posted
 from sessions.ports import Backfills, ChatPort, PacesFanOut
 from sessions.records import PostRecord, SessionRecord, SessionState, ThreadTarget
@@ -80,10 +80,7 @@ class Ledger:
         self._spawn = spawn  # for follow-up work the engine owns (and cancels on shutdown)
         self._per_platform = per_platform
         self._slots: dict[str, asyncio.Semaphore] = {}
-        # A lock lives while a delivery holds or awaits it: the map does not grow with every day.
-        self._channel_locks: weakref.WeakValueDictionary[tuple[int, ChannelRef], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._channel_lock = KeyedLocks[tuple[int, ChannelRef]]()  # one delivery to a channel at a time
 
     async def deliver(
         self,
@@ -140,17 +137,11 @@ class Ledger:
         if slots is None:
             width = port.parallel_channels if isinstance(port, PacesFanOut) else self._per_platform
             slots = self._slots[channel.platform] = asyncio.Semaphore(width)
-        async with self._channel_lock(session.id, channel), slots:
+        async with self._channel_lock((session.id, channel)), slots:
             for item in missing:
                 if not await self._post(session, port, channel, item, marker + item.key):
                     return False
         return True
-
-    def _channel_lock(self, session_id: int, channel: ChannelRef) -> asyncio.Lock:
-        lock = self._channel_locks.get((session_id, channel))
-        if lock is None:
-            lock = self._channel_locks[(session_id, channel)] = asyncio.Lock()
-        return lock
 
     async def _post(
         self, session: SessionRecord, port: ChatPort, channel: ChannelRef, item: Outgoing, marker: str

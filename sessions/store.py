@@ -124,11 +124,6 @@ class Store(Protocol):
         """The session's channels in the order they joined, with their names."""
         ...
 
-    async def recaps_behind(self, closed_since: datetime) -> list[tuple[int, ChannelRef]]:
-        """(session, channel) for every channel still in a session closed since ``closed_since`` that
-        has no recap while another channel of it has: what a restart must go on catching up."""
-        ...
-
     async def channel_figures(self, session_id: int) -> list[ChannelFigures]:
         """Standing replies per session channel (a Discord reply, written in a prompt's thread, counts
         for the channel the thread hangs under). Reads every standing reply of the session: ask only

@@ -482,7 +482,7 @@ async def test_resuming_reads_each_session_once_and_no_lock_outlives_its_session
         assert counting.calls["posts"] == 5
         await clock.advance(2 * 3600)
         assert [(await engine.wait_closed(k + 1)).state for k in range(5)] == [SessionState.CLOSED] * 5
-        assert len(engine._locks) == 0
+        assert len(engine._lock) == 0
     finally:
         await engine.stop()
         await counting.store.close()

@@ -15,17 +15,6 @@ from sessions.records import ACTIVE_STATES, ChannelFigures, LinkedVoices, Sessio
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
-# The channels of recently closed sessions that lack the recap another channel of theirs has.
-RECAPS_BEHIND = (
-    "SELECT c.session_id AS session_id, c.platform AS platform, c.channel_id AS channel_id "
-    "FROM session_channels AS c JOIN sessions AS s ON s.id = c.session_id "
-    "WHERE s.state = 'closed' AND s.closed_at >= $1 "
-    "AND EXISTS (SELECT 1 FROM posts AS p WHERE p.session_id = c.session_id AND p.key = 'recap' "
-    "AND p.message_id IS NOT NULL) "
-    "AND NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.session_id = c.session_id AND p.key = 'recap' "
-    "AND p.platform = c.platform AND p.channel_id = c.channel_id AND p.message_id IS NOT NULL) "
-    "ORDER BY c.session_id, c.position"
-)
 
 
 async def lock_channels(conn: Any, channels: Sequence[ChannelRef]) -> None:

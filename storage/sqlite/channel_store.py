@@ -61,9 +61,6 @@ class ChannelStoreMethods:
     async def channel_figures(self, session_id: int) -> list[ChannelFigures]:
         return await channel_sql.channel_figures(self._read, session_id)
 
-    async def recaps_behind(self, closed_since: datetime) -> list[tuple[int, ChannelRef]]:
-        rows = await fetch_all(self._read, channel_sql.RECAPS_BEHIND, (ts(closed_since),))
-        return [(row["session_id"], ChannelRef(platform=row["platform"], channel_id=row["channel_id"])) for row in rows]
 
     # -- identities linked across platforms ------------------------------------------------------
 

@@ -13,18 +13,6 @@ from sessions.model import ChannelRef
 from sessions.records import ACTIVE_STATES, ChannelFigures, LinkedVoices, SessionChannel
 from storage.sqlite.connections import fetch_all
 
-# The channels of recently closed sessions that lack the recap another channel of theirs has.
-RECAPS_BEHIND = (
-    "SELECT c.session_id AS session_id, c.platform AS platform, c.channel_id AS channel_id "
-    "FROM session_channels AS c JOIN sessions AS s ON s.id = c.session_id "
-    "WHERE s.state = 'closed' AND s.closed_at >= ? "
-    "AND EXISTS (SELECT 1 FROM posts AS p WHERE p.session_id = c.session_id AND p.key = 'recap' "
-    "AND p.message_id IS NOT NULL) "
-    "AND NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.session_id = c.session_id AND p.key = 'recap' "
-    "AND p.platform = c.platform AND p.channel_id = c.channel_id AND p.message_id IS NOT NULL) "
-    "ORDER BY c.session_id, c.position"
-)
-
 
 async def active_session_id(db: aiosqlite.Connection, channel: ChannelRef) -> int | None:
     """The running or scheduled session that holds ``channel``, if any."""
